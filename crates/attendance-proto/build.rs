@@ -1,0 +1,22 @@
+//! Compiles `proto/` with protox (pure Rust), so builds need no system `protoc`.
+
+use std::path::PathBuf;
+
+use prost::Message;
+
+fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let files = ["attendance/v1/model.proto", "attendance/v1/service.proto"];
+    for file in &files {
+        println!("cargo:rerun-if-changed={}", root.join(file).display());
+    }
+    let fds = protox::compile(files, [&root]).expect("proto/ compiles");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    std::fs::write(out.join("attendance_descriptor.bin"), fds.encode_to_vec())
+        .expect("descriptor set written");
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(fds)
+        .expect("code generated");
+}

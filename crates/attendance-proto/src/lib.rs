@@ -1,0 +1,16 @@
+//! The `attendance.v1` model and services, generated from `proto/`, plus the
+//! hand-off type every vendor adapter gives the store.
+
+pub mod ingest;
+
+/// Generated types of package `attendance.v1`.
+pub mod v1 {
+    #![allow(clippy::all, missing_docs)]
+    tonic::include_proto!("attendance.v1");
+}
+
+/// The encoded `FileDescriptorSet` of `proto/`, for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/attendance_descriptor.bin"));
+
+pub use prost_types::Timestamp;
