@@ -1,0 +1,27 @@
+//! Errors at the store boundary; the server maps each variant once to a gRPC
+//! code or an HTTP status.
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported storage url {0:?}: expected sqlite:// or postgres://")]
+    UnsupportedUrl(String),
+    #[error("stored row is corrupt: {0}")]
+    Corrupt(String),
+    #[error("invalid cursor: {0}")]
+    InvalidCursor(String),
+    /// The cursor points past the end of this log: it was issued by another
+    /// database, or the log was reset. Never silently restart elsewhere.
+    #[error("cursor {cursor} is ahead of this hub's log (head {head})")]
+    CursorAhead { cursor: i64, head: i64 },
+    #[error("invalid page token: {0}")]
+    InvalidPageToken(String),
+    #[error("the hub is shutting down")]
+    Closing,
+    #[error("invalid argument {field}: {reason}")]
+    InvalidArgument { field: &'static str, reason: String },
+}

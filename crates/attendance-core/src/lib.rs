@@ -1,0 +1,19 @@
+//! The hub's core: durable delivery dedup, business-key revisions, one gapless
+//! log of every committed change, and subscriptions that follow it. It speaks
+//! the `attendance.v1` model only; vendor JSON is an opaque string here.
+
+mod cursor;
+mod error;
+mod fact;
+mod page;
+mod store;
+mod subscription;
+mod time;
+
+pub use cursor::Cursor;
+pub use error::StoreError;
+pub use page::{ApprovalQuery, Page, PunchQuery, ShiftResultQuery};
+pub use store::{Backend, DeliveryCounts, Store, StoreOptions};
+pub use subscription::{
+    subscribe, Start, SubscriptionFilter, SubscriptionItem, SubscriptionOptions,
+};

@@ -1,0 +1,339 @@
+//! One conformance suite for both backends: every test runs on a fresh SQLite
+//! file and, when `HUB_TEST_POSTGRES_URL` is set, on a fresh PostgreSQL database.
+
+use std::time::Duration;
+
+use attendance_core::{
+    subscribe, ApprovalQuery, Cursor, PunchQuery, ShiftResultQuery, Start, Store, StoreError,
+    StoreOptions, SubscriptionFilter, SubscriptionItem, SubscriptionOptions,
+};
+use attendance_proto::ingest::{Delivery, Fact, Recognition};
+use attendance_proto::v1::{
+    log_entry, subscribe_response, Approval, Channel, LogEntry, LogEntryKind, Punch, ShiftResult,
+    ShiftStatus, Source, Vendor,
+};
+use attendance_proto::Timestamp;
+use attendance_testkit::TestDatabase;
+use tokio::sync::mpsc;
+
+/// Runs each test body against every configured backend.
+macro_rules! conformance {
+    ($($name:ident => $body:expr;)*) => {
+        mod sqlite {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = TestDatabase::sqlite();
+                    ($body)(db).await;
+                }
+            )*
+        }
+        mod postgres {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = TestDatabase::postgres().await else {
+                        eprintln!("HUB_TEST_POSTGRES_URL unset: PostgreSQL case not run");
+                        return;
+                    };
+                    ($body)(db).await;
+                }
+            )*
+        }
+    };
+}
+
+async fn open(db: &TestDatabase) -> Store {
+    Store::connect(StoreOptions::new(db.url()))
+        .await
+        .expect("store opens")
+}
+
+fn source(tenant: &str) -> Option<Source> {
+    Some(Source {
+        vendor: Vendor::Feishu as i32,
+        app: "acme".into(),
+        app_id: "cli_1".into(),
+        tenant: tenant.into(),
+    })
+}
+
+fn punch(tenant: &str, record: &str, employee: &str, seconds: i64) -> Punch {
+    Punch {
+        source: source(tenant),
+        business_key: record.into(),
+        record_id: record.into(),
+        employee_id: employee.into(),
+        check_time: Some(Timestamp { seconds, nanos: 0 }),
+        raw_json: format!("{{\"record_id\":\"{record}\"}}"),
+        ..Default::default()
+    }
+}
+
+fn shift_result(tenant: &str, employee: &str, work_date: &str, status: ShiftStatus) -> ShiftResult {
+    ShiftResult {
+        source: source(tenant),
+        business_key: format!("{employee}/{work_date}/1/on"),
+        employee_id: employee.into(),
+        work_date: work_date.into(),
+        index: 1,
+        status: status as i32,
+        ..Default::default()
+    }
+}
+
+fn delivery(event_id: &str, facts: Vec<Fact>) -> Delivery {
+    Delivery {
+        vendor: Vendor::Feishu,
+        app: "acme".into(),
+        tenant: "t1".into(),
+        channel: Channel::Webhook,
+        event_id: event_id.into(),
+        event_type: "attendance.user_flow.created_v1".into(),
+        raw_json: "{}".into(),
+        recognition: Recognition::Translated,
+        facts,
+    }
+}
+
+async fn all_entries(store: &Store) -> Vec<LogEntry> {
+    store.read_after(Cursor::BEGINNING, 10_000).await.unwrap()
+}
+
+/// The next log entry of a subscription, skipping heartbeats.
+async fn next_entry(rx: &mut mpsc::Receiver<SubscriptionItem>) -> LogEntry {
+    loop {
+        let item = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("an item within 10 s")
+            .expect("subscription open")
+            .expect("no error");
+        if let Some(subscribe_response::Item::Entry(entry)) = item.item {
+            return entry;
+        }
+    }
+}
+
+fn fast() -> SubscriptionOptions {
+    SubscriptionOptions {
+        heartbeat: Duration::from_millis(200),
+        ..Default::default()
+    }
+}
+
+conformance! {
+    duplicate_delivery_stores_nothing_new => |db: TestDatabase| async move {
+        let store = open(&db).await;
+        let first = store.commit(delivery("e1", vec![Fact::Punch(punch("t1", "r1", "u1", 100))])).await.unwrap();
+        assert_eq!((first.duplicate_delivery, first.appended), (false, 1));
+        let again = store.commit(delivery("e1", vec![Fact::Punch(punch("t1", "r1", "u1", 100))])).await.unwrap();
+        assert!(again.duplicate_delivery);
+        assert_eq!(again.appended, 0);
+        assert_eq!(all_entries(&store).await.len(), 1);
+    };
+
+    identical_fact_is_no_event_and_changed_fact_is_a_revision => |db: TestDatabase| async move {
+        let store = open(&db).await;
+        store.commit(delivery("e1", vec![Fact::Punch(punch("t1", "r1", "u1", 100))])).await.unwrap();
+        // Same business key and content through another delivery (a pull, a second channel).
+        let mut same = punch("t1", "r1", "u1", 100);
+        same.raw_json = "{\"from\":\"pull\"}".into();
+        let receipt = store.commit(delivery("e2", vec![Fact::Punch(same)])).await.unwrap();
+        assert_eq!((receipt.appended, receipt.unchanged), (0, 1));
+        let mut changed = punch("t1", "r1", "u1", 100);
+        changed.comment = "corrected".into();
+        let receipt = store.commit(delivery("e3", vec![Fact::Punch(changed)])).await.unwrap();
+        assert_eq!(receipt.appended, 1);
+
+        let entries = all_entries(&store).await;
+        assert_eq!(entries.len(), 2);
+        let revisions: Vec<i64> = entries.iter().map(|e| match &e.fact {
+            Some(log_entry::Fact::Punch(p)) => p.revision,
+            other => panic!("unexpected {other:?}"),
+        }).collect();
+        assert_eq!(revisions, vec![1, 2]);
+        let listed = store.list_punches(&PunchQuery::default()).await.unwrap();
+        assert_eq!(listed.items.len(), 1);
+        assert_eq!(listed.items[0].revision, 2);
+        assert_eq!(listed.items[0].comment, "corrected");
+    };
+
+    unknown_events_are_stored_raw_and_counted => |db: TestDatabase| async move {
+        let store = open(&db).await;
+        let mut unknown = delivery("e9", vec![]);
+        unknown.recognition = Recognition::Unknown;
+        unknown.event_type = "contact.user.created_v3".into();
+        unknown.raw_json = "{\"schema\":\"2.0\"}".into();
+        assert!(!store.commit(unknown.clone()).await.unwrap().duplicate_delivery);
+        assert!(store.commit(unknown).await.unwrap().duplicate_delivery);
+        let mut broken = delivery("e10", vec![]);
+        broken.recognition = Recognition::Untranslatable("check_time is not a number".into());
+        store.commit(broken).await.unwrap();
+        let counts = store.delivery_counts().await.unwrap();
+        assert_eq!((counts.unknown, counts.untranslatable, counts.translated), (1, 1, 0));
+        assert!(all_entries(&store).await.is_empty());
+    };
+
+    punches_page_in_check_time_order_with_filter_bound_tokens => |db: TestDatabase| async move {
+        let store = open(&db).await;
+        for i in 0..5 {
+            let p = punch("t1", &format!("r{i}"), "u1", 1000 - i * 10);
+            store.commit(delivery(&format!("e{i}"), vec![Fact::Punch(p)])).await.unwrap();
+        }
+        store.commit(delivery("other", vec![Fact::Punch(punch("t2", "x", "u1", 1))])).await.unwrap();
+        let mut query = PunchQuery { tenant: "t1".into(), page_size: 2, ..Default::default() };
+        let mut seen = Vec::new();
+        let mut pages = 0;
+        loop {
+            let page = store.list_punches(&query).await.unwrap();
+            pages += 1;
+            seen.extend(page.items.iter().map(|p| p.check_time.clone().unwrap().seconds));
+            if page.next_page_token.is_empty() { break; }
+            query.page_token = page.next_page_token;
+        }
+        assert_eq!(pages, 3);
+        assert_eq!(seen, vec![960, 970, 980, 990, 1000]);
+
+        let first = store.list_punches(&PunchQuery { tenant: "t1".into(), page_size: 2, ..Default::default() }).await.unwrap();
+        let foreign = store.list_punches(&PunchQuery { tenant: "t2".into(), page_token: first.next_page_token, ..Default::default() }).await;
+        assert!(matches!(foreign, Err(StoreError::InvalidPageToken(_))));
+
+        let window = store.list_punches(&PunchQuery { start_us: Some(970_000_000), end_us: Some(990_000_000), ..Default::default() }).await.unwrap();
+        assert_eq!(window.items.len(), 2);
+        let by_employee = store.list_punches(&PunchQuery { employee_id: "nobody".into(), ..Default::default() }).await.unwrap();
+        assert!(by_employee.items.is_empty());
+    };
+
+    shift_results_filter_by_work_date_and_approvals_by_overlap => |db: TestDatabase| async move {
+        let store = open(&db).await;
+        let facts = vec![
+            Fact::ShiftResult(shift_result("t1", "u1", "2021-03-09", ShiftStatus::Normal)),
+            Fact::ShiftResult(shift_result("t1", "u1", "2021-03-10", ShiftStatus::Late)),
+            Fact::ShiftResult(shift_result("t1", "u1", "2021-03-11", ShiftStatus::Normal)),
+            Fact::Approval(Approval {
+                source: source("t1"),
+                business_key: "leave-1".into(),
+                employee_id: "u1".into(),
+                start_time: Some(Timestamp { seconds: 1000, nanos: 0 }),
+                end_time: Some(Timestamp { seconds: 2000, nanos: 0 }),
+                ..Default::default()
+            }),
+        ];
+        store.commit(delivery("e1", facts)).await.unwrap();
+        let results = store.list_shift_results(&ShiftResultQuery {
+            work_date_from: "2021-03-10".into(), work_date_to: "2021-03-11".into(), ..Default::default()
+        }).await.unwrap();
+        let dates: Vec<_> = results.items.iter().map(|s| s.work_date.as_str()).collect();
+        assert_eq!(dates, vec!["2021-03-10", "2021-03-11"]);
+        assert_eq!(results.items[0].status, ShiftStatus::Late as i32);
+        assert!(matches!(
+            store.list_shift_results(&ShiftResultQuery { work_date_from: "10/03/2021".into(), ..Default::default() }).await,
+            Err(StoreError::InvalidArgument { .. })
+        ));
+        let overlapping = store.list_approvals(&ApprovalQuery { start_us: Some(1_500_000_000), end_us: Some(3_000_000_000), ..Default::default() }).await.unwrap();
+        assert_eq!(overlapping.items.len(), 1);
+        let disjoint = store.list_approvals(&ApprovalQuery { start_us: Some(2_500_000_000), ..Default::default() }).await.unwrap();
+        assert!(disjoint.items.is_empty());
+    };
+
+    subscription_catches_up_then_follows_live_without_a_seam => |db: TestDatabase| async move {
+        let store = open(&db).await;
+        store.commit(delivery("e1", vec![Fact::Punch(punch("t1", "r1", "u1", 1))])).await.unwrap();
+        let mut rx = subscribe(store.clone(), Start::Beginning, SubscriptionFilter::default(), fast()).await.unwrap();
+        let first = next_entry(&mut rx).await;
+        assert_eq!(first.kind, LogEntryKind::Punch as i32);
+        store.commit(delivery("e2", vec![Fact::Punch(punch("t1", "r2", "u1", 2))])).await.unwrap();
+        let second = next_entry(&mut rx).await;
+        assert_eq!(second.employee_id, "u1");
+        assert!(Cursor::decode(&second.cursor).unwrap() > Cursor::decode(&first.cursor).unwrap());
+
+        // Resume after the first cursor: exactly the second entry, exclusive start.
+        let mut resumed = subscribe(store.clone(), Start::After(Cursor::decode(&first.cursor).unwrap()), SubscriptionFilter::default(), fast()).await.unwrap();
+        assert_eq!(next_entry(&mut resumed).await.cursor, second.cursor);
+
+        // From now: only what is committed afterwards.
+        let mut live = subscribe(store.clone(), Start::Now, SubscriptionFilter::default(), fast()).await.unwrap();
+        store.commit(delivery("e3", vec![Fact::Punch(punch("t1", "r3", "u2", 3))])).await.unwrap();
+        assert_eq!(next_entry(&mut live).await.employee_id, "u2");
+    };
+
+    subscription_filters_and_heartbeats_advance_the_cursor => |db: TestDatabase| async move {
+        let store = open(&db).await;
+        store.commit(delivery("e1", vec![Fact::Punch(punch("t1", "r1", "u1", 1))])).await.unwrap();
+        let filter = SubscriptionFilter { tenants: vec!["nobody".into()], ..Default::default() };
+        let mut rx = subscribe(store.clone(), Start::Beginning, filter, fast()).await.unwrap();
+        let item = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap().unwrap();
+        match item.item {
+            Some(subscribe_response::Item::Progress(progress)) => {
+                assert_eq!(Cursor::decode(&progress.cursor).unwrap(), store.head().await.unwrap());
+            }
+            other => panic!("expected a heartbeat, got {other:?}"),
+        }
+        let kinds = SubscriptionFilter { kinds: vec![LogEntryKind::ShiftResult as i32], ..Default::default() };
+        let mut only_results = subscribe(store.clone(), Start::Beginning, kinds, fast()).await.unwrap();
+        store.commit(delivery("e2", vec![Fact::ShiftResult(shift_result("t1", "u1", "2021-03-10", ShiftStatus::Late))])).await.unwrap();
+        assert_eq!(next_entry(&mut only_results).await.kind, LogEntryKind::ShiftResult as i32);
+    };
+
+    cursor_ahead_of_the_log_is_refused => |db: TestDatabase| async move {
+        let store = open(&db).await;
+        let ahead = Cursor::decode(&{
+            store.commit(delivery("e1", vec![Fact::Punch(punch("t1", "r1", "u1", 1))])).await.unwrap();
+            let head = store.head().await.unwrap();
+            // A cursor one past the head, built through the public encoding.
+            let text = head.encode();
+            let mut seq = Cursor::decode(&text).unwrap().sequence();
+            seq += 5;
+            encode_sequence(seq)
+        }).unwrap();
+        let result = subscribe(store.clone(), Start::After(ahead), SubscriptionFilter::default(), fast()).await;
+        assert!(matches!(result, Err(StoreError::CursorAhead { .. })));
+    };
+
+    concurrent_commits_form_a_gapless_log_read_exactly_once => |db: TestDatabase| async move {
+        let store = open(&db).await;
+        let mut rx = subscribe(store.clone(), Start::Beginning, SubscriptionFilter::default(), fast()).await.unwrap();
+        let writers: Vec<_> = (0..4).map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..25 {
+                    let p = punch("t1", &format!("w{w}-{i}"), "u1", i);
+                    store.commit(delivery(&format!("w{w}-{i}"), vec![Fact::Punch(p)])).await.unwrap();
+                }
+            })
+        }).collect();
+        let mut keys = std::collections::BTreeSet::new();
+        let mut last = Cursor::BEGINNING;
+        for _ in 0..100 {
+            let entry = next_entry(&mut rx).await;
+            let cursor = Cursor::decode(&entry.cursor).unwrap();
+            assert!(cursor > last, "cursors strictly increase");
+            last = cursor;
+            if let Some(log_entry::Fact::Punch(p)) = entry.fact { assert!(keys.insert(p.business_key)); }
+        }
+        for w in writers { w.await.unwrap(); }
+        assert_eq!(keys.len(), 100);
+        assert_eq!(all_entries(&store).await.len(), 100);
+    };
+
+    committed_data_survives_reopening => |db: TestDatabase| async move {
+        {
+            let store = open(&db).await;
+            store.commit(delivery("e1", vec![Fact::Punch(punch("t1", "r1", "u1", 1))])).await.unwrap();
+            store.close().await;
+        }
+        let store = open(&db).await;
+        assert_eq!(all_entries(&store).await.len(), 1);
+        assert!(store.commit(delivery("e1", vec![])).await.unwrap().duplicate_delivery);
+    };
+}
+
+/// The text form of a cursor at `seq`, as the hub would issue it.
+fn encode_sequence(seq: i64) -> String {
+    use base64::Engine;
+    let mut bytes = vec![1u8];
+    bytes.extend_from_slice(&seq.to_be_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

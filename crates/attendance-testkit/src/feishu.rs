@@ -1,0 +1,1 @@
+//! Senders that deliver Feishu events to a hub the way Feishu does.

@@ -1,0 +1,1 @@
+//! The real hub binary as a child process, on real ports.

@@ -1,0 +1,8 @@
+//! Test infrastructure: fresh databases on both backends, vendor senders that
+//! speak the real wire protocol, and the real hub binary as a child process.
+
+pub mod database;
+pub mod feishu;
+pub mod hub;
+
+pub use database::TestDatabase;
