@@ -1,0 +1,20 @@
+//! The Feishu (Lark) attendance adapter: verifies and decrypts webhook pushes
+//! and translates `attendance.*` events into the unified `attendance.v1` model.
+//!
+//! The flow is `wire` (what Feishu sends) → `verify` (the only way to obtain a
+//! [`VerifiedEvent`]) → `translate` (pure) → a [`DeliverySink`] chosen by the
+//! caller. This crate knows nothing of storage.
+//!
+//! [`DeliverySink`]: attendance_proto::ingest::DeliverySink
+
+pub mod crypto;
+pub mod error;
+pub mod translate;
+pub mod verify;
+pub mod webhook;
+pub mod wire;
+
+pub use error::WebhookError;
+pub use translate::translate;
+pub use verify::{verify, Verified, VerifiedEvent};
+pub use webhook::{router, FeishuApp};

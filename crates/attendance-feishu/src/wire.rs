@@ -1,0 +1,327 @@
+//! Serde mirrors of what Feishu sends: the envelopes (schema 2.0, schema 1.0,
+//! challenge, encrypted wrapper) and the two attendance event bodies.
+//!
+//! The mirrors are lenient where Feishu's own documents disagree with its
+//! examples (numbers sent as strings and back, `null` for empty lists) and
+//! strict nowhere else: deciding what is required is translation's job.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+/// The event type of a punch flow (打卡流水).
+pub const USER_FLOW_CREATED_V1: &str = "attendance.user_flow.created_v1";
+/// The event type of a change of a day's punch results (用户任务状态变更).
+pub const USER_TASK_UPDATED_V1: &str = "attendance.user_task.updated_v1";
+/// The top-level `type` of the URL-verification handshake.
+pub const URL_VERIFICATION: &str = "url_verification";
+
+/// The body when an Encrypt Key is configured: `{"encrypt":"<base64>"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Encrypted {
+    pub encrypt: String,
+}
+
+/// A verification token as it arrives in an envelope. It is a credential, so
+/// `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Token(pub String);
+
+impl Token {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("**REDACTED**")
+    }
+}
+
+/// Every field any envelope may carry, all optional, so one parse tells the
+/// kinds apart the way the official SDKs do (GO `EventFuzzy`): the challenge
+/// `{challenge, token, type:"url_verification"}`, schema 2.0
+/// `{schema, header, event}`, schema 1.0 `{ts, uuid, token, type, event}` and
+/// the encrypted wrapper `{encrypt}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FuzzyEnvelope {
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub encrypt: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub schema: Option<String>,
+    #[serde(default)]
+    pub header: Option<HeaderV2>,
+    #[serde(default)]
+    pub token: Option<Token>,
+    #[serde(rename = "type", default, deserialize_with = "lenient_string")]
+    pub kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub challenge: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub uuid: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub ts: Option<String>,
+    #[serde(default)]
+    pub event: Option<Value>,
+}
+
+/// The schema 2.0 `header`. Feishu sends every field as a string.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct HeaderV2 {
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub event_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub event_type: Option<String>,
+    /// Milliseconds since the epoch, as a string.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub create_time: Option<String>,
+    #[serde(default)]
+    pub token: Option<Token>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub app_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub tenant_key: Option<String>,
+}
+
+/// A classified, verified envelope.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Envelope {
+    /// `{"schema":"2.0","header":{..},"event":{..}}`.
+    V2 {
+        schema: String,
+        header: HeaderV2,
+        event: Value,
+    },
+    /// `{"ts":..,"uuid":..,"token":..,"type":"event_callback","event":{"type":..}}`.
+    V1 {
+        ts: Option<String>,
+        uuid: String,
+        kind: Option<String>,
+        event: Value,
+    },
+}
+
+impl Envelope {
+    /// The `event` object, `Null` when the envelope had none.
+    pub fn event(&self) -> &Value {
+        match self {
+            Envelope::V2 { event, .. } | Envelope::V1 { event, .. } => event,
+        }
+    }
+}
+
+/// Body of `attendance.user_flow.created_v1`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct UserFlowCreated {
+    #[serde(default, deserialize_with = "nullable")]
+    pub employee_id: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub employee_no: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub location_name: String,
+    /// Seconds since the epoch; a string on the wire, a number tolerated.
+    #[serde(default)]
+    pub check_time: Option<IntOrString>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub comment: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub record_id: String,
+    /// Documented but "not returned for now"; present in the doc example.
+    #[serde(default)]
+    pub longitude: Option<f64>,
+    #[serde(default)]
+    pub latitude: Option<f64>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub ssid: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub bssid: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub is_field: bool,
+    #[serde(default, deserialize_with = "nullable")]
+    pub is_wifi: bool,
+    /// 0 user … 7 import, see the protocol notes §3.1.
+    #[serde(rename = "type", default)]
+    pub kind: Option<IntOrString>,
+    /// `null` in the doc example when there are no photos.
+    #[serde(default, deserialize_with = "nullable")]
+    pub photo_urls: Vec<String>,
+    /// A newer field, absent from older payloads.
+    #[serde(default)]
+    pub risk_result: Option<IntOrString>,
+}
+
+/// Body of `attendance.user_task.updated_v1`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct UserTaskUpdated {
+    /// `yyyyMMdd` as an int.
+    #[serde(default)]
+    pub date: Option<IntOrString>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub employee_id: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub employee_no: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub group_id: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub shift_id: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub task_id: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub time_zone: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub status_changes: Vec<StatusChange>,
+}
+
+/// One item of `status_changes`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct StatusChange {
+    #[serde(default, deserialize_with = "nullable")]
+    pub before_status: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub before_supplement: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub current_status: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub current_supplement: String,
+    /// The doc table says string, the example and NET say int.
+    #[serde(default)]
+    pub index: Option<IntOrString>,
+    /// `on` or `off`.
+    #[serde(default, deserialize_with = "nullable")]
+    pub work_type: String,
+}
+
+/// A number Feishu sometimes sends as a JSON number and sometimes as a string.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum IntOrString {
+    Int(i64),
+    String(String),
+}
+
+impl IntOrString {
+    /// The integer, if the value is one (a string must be only ASCII digits
+    /// with an optional leading minus).
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            IntOrString::Int(n) => Some(*n),
+            IntOrString::String(s) => {
+                let digits = s.strip_prefix('-').unwrap_or(s);
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                s.parse().ok()
+            }
+        }
+    }
+
+    /// The value as it appeared, for error messages and `*_original` fields.
+    pub fn original(&self) -> String {
+        match self {
+            IntOrString::Int(n) => n.to_string(),
+            IntOrString::String(s) => s.clone(),
+        }
+    }
+}
+
+/// `null` reads as the type's default, so a field Feishu nulls out is treated
+/// like one it left out.
+fn nullable<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// A string that may arrive as a number; envelope fields are matched as text.
+fn lenient_string<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    match Option::<Value>::deserialize(deserializer)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(serde::de::Error::custom(format_args!(
+            "expected a string, found {}",
+            kind_of(&other)
+        ))),
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int_or_string_accepts_both_and_rejects_garbage() {
+        let parse = |json: &str| serde_json::from_str::<IntOrString>(json).unwrap();
+        assert_eq!(parse("1").as_i64(), Some(1));
+        assert_eq!(parse("\"1\"").as_i64(), Some(1));
+        assert_eq!(parse("\"1615381916\"").as_i64(), Some(1_615_381_916));
+        assert_eq!(parse("\"-3\"").as_i64(), Some(-3));
+        assert_eq!(parse("\"+3\"").as_i64(), None);
+        assert_eq!(parse("\" 3\"").as_i64(), None);
+        assert_eq!(parse("\"\"").as_i64(), None);
+        assert_eq!(parse("\"16153x\"").as_i64(), None);
+        assert!(serde_json::from_str::<IntOrString>("1.5").is_err());
+    }
+
+    #[test]
+    fn null_photo_urls_and_missing_optionals_read_as_empty() {
+        let flow: UserFlowCreated = serde_json::from_str(
+            r#"{"employee_id":"e","check_time":"1","record_id":"r","photo_urls":null,"employee_no":null}"#,
+        )
+        .unwrap();
+        assert!(flow.photo_urls.is_empty());
+        assert_eq!(flow.employee_no, "");
+        assert_eq!(flow.latitude, None);
+        assert_eq!(flow.risk_result, None);
+    }
+
+    #[test]
+    fn fuzzy_envelope_reads_every_shape() {
+        let v2: FuzzyEnvelope = serde_json::from_str(
+            r#"{"schema":"2.0","header":{"event_id":"id","event_type":"t","create_time":1}}"#,
+        )
+        .unwrap();
+        let header = v2.header.unwrap();
+        assert_eq!(header.event_id.as_deref(), Some("id"));
+        assert_eq!(header.create_time.as_deref(), Some("1"));
+
+        let v1: FuzzyEnvelope = serde_json::from_str(
+            r#"{"ts":"1502199207.7171419","uuid":"u","token":"t","type":"event_callback","event":{"type":"x"}}"#,
+        )
+        .unwrap();
+        assert_eq!(v1.uuid.as_deref(), Some("u"));
+        assert_eq!(v1.kind.as_deref(), Some("event_callback"));
+
+        let encrypted: FuzzyEnvelope = serde_json::from_str(r#"{"encrypt":"abc"}"#).unwrap();
+        assert_eq!(encrypted.encrypt.as_deref(), Some("abc"));
+
+        assert!(serde_json::from_str::<FuzzyEnvelope>(r#"{"token":{"a":1}}"#).is_err());
+    }
+
+    #[test]
+    fn tokens_never_show_in_debug_output() {
+        let v1: FuzzyEnvelope =
+            serde_json::from_str(r#"{"uuid":"u","token":"hunter2","event":{}}"#).unwrap();
+        assert_eq!(v1.token.as_ref().map(Token::expose), Some("hunter2"));
+        let shown = format!("{v1:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("**REDACTED**"), "{shown}");
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the Feishu adapter, linked into one binary: fixture
+//! translation through the public `verify` → `translate` path, and the webhook
+//! router driven in-process with `tower::ServiceExt::oneshot`.
+
+mod support;
+mod translate;
+mod webhook;

@@ -1,0 +1,91 @@
+//! Fixtures and a recording sink shared by the test modules.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use attendance_feishu::{verify, FeishuApp, Verified, VerifiedEvent};
+use attendance_proto::ingest::{Delivery, DeliverySink, Receipt, SinkError};
+use axum::http::HeaderMap;
+use serde_json::Value;
+
+pub const FLOW_JSON: &str = include_str!("../../../../examples/feishu/user_flow_created_v1.json");
+pub const TASK_JSON: &str = include_str!("../../../../examples/feishu/user_task_updated_v1.json");
+
+/// The verification token of both seed payloads' apps.
+pub const FLOW_TOKEN: &str = "wz5vVgAqJ0cghdfdjdVuxeyTt8hvYHBg";
+
+/// An app whose token is whatever `json` carries, so any fixture verifies.
+pub fn app_for(json: &str) -> FeishuApp {
+    let value: Value = serde_json::from_str(json).expect("fixture is JSON");
+    let token = value["header"]["token"]
+        .as_str()
+        .or_else(|| value["token"].as_str())
+        .expect("fixture has a token");
+    FeishuApp {
+        name: "main".into(),
+        app_id: "cli_configured".into(),
+        verification_token: token.into(),
+        encrypt_key: None,
+    }
+}
+
+/// Verifies a plaintext fixture the way the webhook would.
+pub fn verified(json: &str) -> VerifiedEvent {
+    match verify(&app_for(json), &HeaderMap::new(), json.as_bytes()) {
+        Ok(Verified::Event(event)) => event,
+        other => panic!("fixture did not verify as an event: {other:?}"),
+    }
+}
+
+/// Applies `edit` to the fixture's JSON and returns the new text.
+pub fn edited(json: &str, edit: impl FnOnce(&mut Value)) -> String {
+    let mut value: Value = serde_json::from_str(json).unwrap();
+    edit(&mut value);
+    serde_json::to_string(&value).unwrap()
+}
+
+/// Records every delivery it is given, or refuses them all.
+#[derive(Default)]
+pub struct RecordingSink {
+    // A std Mutex: it is never held across an await.
+    deliveries: Mutex<Vec<Delivery>>,
+    pub fail: bool,
+}
+
+impl RecordingSink {
+    pub fn failing() -> Self {
+        RecordingSink {
+            fail: true,
+            ..Default::default()
+        }
+    }
+
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.deliveries.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl DeliverySink for RecordingSink {
+    async fn commit(&self, delivery: Delivery) -> Result<Receipt, SinkError> {
+        if self.fail {
+            return Err(SinkError::Unavailable("test sink refuses".into()));
+        }
+        let appended = delivery.facts.len();
+        self.deliveries.lock().unwrap().push(delivery);
+        Ok(Receipt {
+            appended,
+            ..Default::default()
+        })
+    }
+}
+
+/// The JSON as the hub keeps it: verbatim but for the verification token's value.
+pub fn redacted(json: &str) -> String {
+    let value: Value = serde_json::from_str(json).expect("test JSON parses");
+    let token = value["header"]["token"]
+        .as_str()
+        .or(value["token"].as_str())
+        .expect("test JSON carries a token");
+    json.replace(&format!("\"{token}\""), "\"**REDACTED**\"")
+}
