@@ -177,9 +177,14 @@ impl Store {
         self.inner.closing.subscribe()
     }
 
+    /// Ends every subscription; commits still work until `close`.
+    pub fn begin_shutdown(&self) {
+        self.inner.closing.send_replace(true);
+    }
+
     /// Ends every subscription and closes the pools.
     pub async fn close(&self) {
-        self.inner.closing.send_replace(true);
+        self.begin_shutdown();
         self.inner.writer.close().await;
         self.inner.reader.close().await;
     }

@@ -1,0 +1,372 @@
+//! The TOML configuration: defaults, `${VAR}` expansion through an injected
+//! environment, and validation whose errors name the key and the problem.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// Where `${VAR}` references are looked up. Tests pass a map, so they never
+/// touch the process environment.
+pub trait Environment {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnvironment;
+
+impl Environment for ProcessEnvironment {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Environment for std::collections::HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+/// A configuration problem, naming the key where it can.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("config is not valid TOML: {0}")]
+    Syntax(String),
+    #[error("{key}: {problem}")]
+    Invalid { key: String, problem: String },
+}
+
+fn invalid(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        problem: problem.into(),
+    }
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub feishu: Vec<FeishuConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub grpc_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    /// Largest webhook body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Seconds without an entry after which a subscriber gets a heartbeat.
+    pub heartbeat_seconds: u64,
+    /// Seconds that in-flight requests get to finish on shutdown.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            grpc_listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 1024 * 1024,
+            heartbeat_seconds: 5,
+            shutdown_grace_seconds: 10,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// `sqlite://FILE` (created if missing) or `postgres://...`.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            url: "sqlite://attendance-hub.db".into(),
+            max_connections: 8,
+        }
+    }
+}
+
+/// One Feishu (Lark) app.
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FeishuConfig {
+    /// Route name: events arrive at `/webhooks/feishu/{name}`.
+    pub name: String,
+    pub app_id: String,
+    #[serde(default)]
+    pub app_secret: String,
+    pub verification_token: String,
+    #[serde(default)]
+    pub encrypt_key: Option<String>,
+    #[serde(default = "default_feishu_base_url")]
+    pub base_url: String,
+}
+
+fn default_feishu_base_url() -> String {
+    "https://open.feishu.cn".into()
+}
+
+impl std::fmt::Debug for FeishuConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeishuConfig")
+            .field("name", &self.name)
+            .field("app_id", &self.app_id)
+            .field("app_secret", &"**REDACTED**")
+            .field("verification_token", &"**REDACTED**")
+            .field(
+                "encrypt_key",
+                &self.encrypt_key.as_ref().map(|_| "**REDACTED**"),
+            )
+            .field("base_url", &self.base_url)
+            .finish()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            storage: StorageConfig::default(),
+            feishu: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn from_file(path: &Path, env: &dyn Environment) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Config::from_toml(&text, env)
+    }
+
+    /// Parses TOML, expands `${VAR}` and `${VAR:-default}` in every string, and validates.
+    pub fn from_toml(text: &str, env: &dyn Environment) -> Result<Config, ConfigError> {
+        let mut value: toml::Value =
+            toml::from_str(text).map_err(|e| ConfigError::Syntax(e.message().to_string()))?;
+        expand(&mut value, "", env)?;
+        let config =
+            Config::deserialize(value).map_err(|e| ConfigError::Syntax(e.message().to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.storage.url.starts_with("sqlite:")
+            || self.storage.url.starts_with("postgres:")
+            || self.storage.url.starts_with("postgresql:"))
+        {
+            return Err(invalid(
+                "storage.url",
+                format!(
+                    "{:?} is neither sqlite://FILE nor postgres://...",
+                    self.storage.url
+                ),
+            ));
+        }
+        if self.server.max_body_bytes == 0 {
+            return Err(invalid("server.max_body_bytes", "must be positive"));
+        }
+        if self.server.heartbeat_seconds == 0 {
+            return Err(invalid("server.heartbeat_seconds", "must be positive"));
+        }
+        let mut names = BTreeSet::new();
+        for (i, app) in self.feishu.iter().enumerate() {
+            let key = |field: &str| format!("feishu[{i}].{field}");
+            if app.name.is_empty()
+                || !app
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(invalid(
+                    key("name"),
+                    format!("{:?} must be non-empty letters, digits, '-' or '_' (it is a URL path segment)", app.name),
+                ));
+            }
+            if !names.insert(app.name.as_str()) {
+                return Err(invalid(
+                    key("name"),
+                    format!("{:?} is configured twice", app.name),
+                ));
+            }
+            if app.app_id.is_empty() {
+                return Err(invalid(key("app_id"), "must not be empty"));
+            }
+            if app.verification_token.is_empty() {
+                return Err(invalid(key("verification_token"), "must not be empty"));
+            }
+            if app.encrypt_key.as_deref() == Some("") {
+                return Err(invalid(
+                    key("encrypt_key"),
+                    "must not be empty; leave it out to disable encryption",
+                ));
+            }
+            if !(app.base_url.starts_with("http://") || app.base_url.starts_with("https://")) {
+                return Err(invalid(
+                    key("base_url"),
+                    format!("{:?} is not an http(s) URL", app.base_url),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Expands `${VAR}` / `${VAR:-default}` in every string, naming the key on failure.
+fn expand(value: &mut toml::Value, key: &str, env: &dyn Environment) -> Result<(), ConfigError> {
+    match value {
+        toml::Value::String(text) => *text = expand_text(text, key, env)?,
+        toml::Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                expand(item, &format!("{key}[{i}]"), env)?;
+            }
+        }
+        toml::Value::Table(table) => {
+            for (name, item) in table.iter_mut() {
+                let child = if key.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{key}.{name}")
+                };
+                expand(item, &child, env)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn expand_text(text: &str, key: &str, env: &dyn Environment) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| invalid(key, "unterminated ${...} reference"))?;
+        let reference = &after[..end];
+        let (name, default) = match reference.split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (reference, None),
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(invalid(
+                key,
+                format!("${{{reference}}} is not a valid variable reference"),
+            ));
+        }
+        match (env.var(name), default) {
+            (Some(value), _) => out.push_str(&value),
+            (None, Some(default)) => out.push_str(default),
+            (None, None) => {
+                return Err(invalid(
+                    key,
+                    format!("environment variable {name} is not set"),
+                ));
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn empty_config_is_the_embedded_default() {
+        let config = Config::from_toml("", &env(&[])).unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.storage.url, "sqlite://attendance-hub.db");
+        assert_eq!(config.server.grpc_listen.to_string(), "127.0.0.1:50051");
+        assert_eq!(config.server.http_listen.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn expands_environment_references() {
+        let text = r#"
+            [[feishu]]
+            name = "acme"
+            app_id = "cli_1"
+            app_secret = "${SECRET}"
+            verification_token = "tok-${MISSING:-fallback}"
+        "#;
+        let config = Config::from_toml(text, &env(&[("SECRET", "s3cret")])).unwrap();
+        assert_eq!(config.feishu[0].app_secret, "s3cret");
+        assert_eq!(config.feishu[0].verification_token, "tok-fallback");
+        assert_eq!(config.feishu[0].base_url, "https://open.feishu.cn");
+        assert!(
+            !format!("{config:?}").contains("s3cret"),
+            "secrets are redacted"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_problem() {
+        let missing = Config::from_toml(
+            "[[feishu]]\nname='a'\napp_id='x'\napp_secret='${NOPE}'\nverification_token='t'",
+            &env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            missing,
+            "feishu[0].app_secret: environment variable NOPE is not set"
+        );
+
+        let bad_name = Config::from_toml(
+            "[[feishu]]\nname='a b'\napp_id='x'\nverification_token='t'",
+            &env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(bad_name.starts_with("feishu[0].name:"), "{bad_name}");
+
+        let unknown = Config::from_toml("[server]\ngrpc_listen='127.0.0.1:1'\nport=3", &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(unknown.contains("port"), "{unknown}");
+
+        let url = Config::from_toml("[storage]\nurl='mysql://x'", &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(url.starts_with("storage.url:"), "{url}");
+
+        let addr = Config::from_toml("[server]\ngrpc_listen='nowhere'", &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            addr.contains("grpc_listen") || addr.contains("socket address"),
+            "{addr}"
+        );
+    }
+}

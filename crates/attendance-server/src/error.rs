@@ -1,0 +1,72 @@
+//! The one place where store errors become gRPC statuses, with `google.rpc`
+//! details (`ErrorInfo`, `BadRequest`) that grpcurl users can read. Internal
+//! details are logged, never echoed to clients.
+
+use attendance_core::StoreError;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+const DOMAIN: &str = "attendance-hub";
+
+fn with_info(code: Code, message: String, reason: &str, details: ErrorDetails) -> Status {
+    let mut details = details;
+    details.set_error_info(reason, DOMAIN, std::collections::HashMap::new());
+    Status::with_error_details(code, message, details)
+}
+
+fn bad_request(field: &str, reason: &str, message: String) -> Status {
+    with_info(
+        Code::InvalidArgument,
+        message.clone(),
+        reason,
+        ErrorDetails::with_bad_request_violation(field, message),
+    )
+}
+
+/// Maps a store error to the status a client sees.
+pub(crate) fn status_of(error: StoreError) -> Status {
+    match error {
+        StoreError::InvalidCursor(reason) => bad_request(
+            "after_cursor",
+            "INVALID_CURSOR",
+            format!("invalid cursor: {reason}"),
+        ),
+        StoreError::CursorAhead { .. } => with_info(
+            Code::FailedPrecondition,
+            format!("{error}; it was not issued by this hub's database"),
+            "CURSOR_UNKNOWN",
+            ErrorDetails::new(),
+        ),
+        StoreError::InvalidPageToken(reason) => bad_request(
+            "page_token",
+            "INVALID_PAGE_TOKEN",
+            format!("invalid page token: {reason}"),
+        ),
+        StoreError::InvalidArgument { field, reason } => {
+            bad_request(field, "INVALID_ARGUMENT", format!("{field}: {reason}"))
+        }
+        StoreError::Closing => with_info(
+            Code::Unavailable,
+            "the hub is shutting down; resume from your last cursor".into(),
+            "SHUTTING_DOWN",
+            ErrorDetails::new(),
+        ),
+        StoreError::Database(_)
+        | StoreError::Migration(_)
+        | StoreError::Corrupt(_)
+        | StoreError::UnsupportedUrl(_) => {
+            tracing::error!(%error, "storage failure");
+            with_info(
+                Code::Unavailable,
+                "storage is unavailable; retry later".into(),
+                "STORAGE_UNAVAILABLE",
+                ErrorDetails::new(),
+            )
+        }
+    }
+}
+
+/// A request field that fails validation before reaching the store.
+pub(crate) fn invalid_field(field: &str, problem: &str) -> Status {
+    bad_request(field, "INVALID_ARGUMENT", format!("{field}: {problem}"))
+}

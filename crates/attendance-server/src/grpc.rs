@@ -1,0 +1,147 @@
+//! `attendance.v1.AttendanceService`: list queries over current revisions and
+//! the `Subscribe` stream over the log.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use attendance_core::{
+    subscribe, ApprovalQuery, Cursor, PunchQuery, ShiftResultQuery, Start, Store,
+    SubscriptionFilter, SubscriptionOptions,
+};
+use attendance_proto::v1::attendance_service_server::AttendanceService;
+use attendance_proto::v1::{
+    subscribe_request, ListApprovalsRequest, ListApprovalsResponse, ListPunchesRequest,
+    ListPunchesResponse, ListShiftResultsRequest, ListShiftResultsResponse, SubscribeRequest,
+    SubscribeResponse,
+};
+use attendance_proto::Timestamp;
+use futures::{Stream, StreamExt};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::error::{invalid_field, status_of};
+
+pub(crate) struct AttendanceApi {
+    pub store: Store,
+    pub heartbeat: Duration,
+}
+
+fn micros(field: &str, ts: Option<Timestamp>) -> Result<Option<i64>, Status> {
+    match ts {
+        None => Ok(None),
+        Some(ts) if !(0..1_000_000_000).contains(&ts.nanos) => {
+            Err(invalid_field(field, "nanos must be within 0..1e9"))
+        }
+        Some(ts) => ts
+            .seconds
+            .checked_mul(1_000_000)
+            .and_then(|us| us.checked_add(i64::from(ts.nanos) / 1_000))
+            .map(Some)
+            .ok_or_else(|| invalid_field(field, "out of range")),
+    }
+}
+
+type SubscribeStream = Pin<Box<dyn Stream<Item = Result<SubscribeResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl AttendanceService for AttendanceApi {
+    async fn list_punches(
+        &self,
+        request: Request<ListPunchesRequest>,
+    ) -> Result<Response<ListPunchesResponse>, Status> {
+        let r = request.into_inner();
+        let query = PunchQuery {
+            tenant: r.tenant,
+            employee_id: r.employee_id,
+            vendor: r.vendor,
+            start_us: micros("start_time", r.start_time)?,
+            end_us: micros("end_time", r.end_time)?,
+            page_size: r.page_size,
+            page_token: r.page_token,
+        };
+        let page = self.store.list_punches(&query).await.map_err(status_of)?;
+        Ok(Response::new(ListPunchesResponse {
+            punches: page.items,
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn list_shift_results(
+        &self,
+        request: Request<ListShiftResultsRequest>,
+    ) -> Result<Response<ListShiftResultsResponse>, Status> {
+        let r = request.into_inner();
+        let query = ShiftResultQuery {
+            tenant: r.tenant,
+            employee_id: r.employee_id,
+            vendor: r.vendor,
+            work_date_from: r.work_date_from,
+            work_date_to: r.work_date_to,
+            page_size: r.page_size,
+            page_token: r.page_token,
+        };
+        let page = self
+            .store
+            .list_shift_results(&query)
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(ListShiftResultsResponse {
+            shift_results: page.items,
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn list_approvals(
+        &self,
+        request: Request<ListApprovalsRequest>,
+    ) -> Result<Response<ListApprovalsResponse>, Status> {
+        let r = request.into_inner();
+        let query = ApprovalQuery {
+            tenant: r.tenant,
+            employee_id: r.employee_id,
+            vendor: r.vendor,
+            start_us: micros("start_time", r.start_time)?,
+            end_us: micros("end_time", r.end_time)?,
+            page_size: r.page_size,
+            page_token: r.page_token,
+        };
+        let page = self.store.list_approvals(&query).await.map_err(status_of)?;
+        Ok(Response::new(ListApprovalsResponse {
+            approvals: page.items,
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    type SubscribeStream = SubscribeStream;
+
+    async fn subscribe(
+        &self,
+        request: Request<SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let r = request.into_inner();
+        let start = match r.start {
+            None | Some(subscribe_request::Start::FromBeginning(_)) => Start::Beginning,
+            Some(subscribe_request::Start::FromNow(_)) => Start::Now,
+            Some(subscribe_request::Start::AfterCursor(text)) => {
+                Start::After(Cursor::decode(&text).map_err(status_of)?)
+            }
+        };
+        let filter = r.filter.unwrap_or_default();
+        let filter = SubscriptionFilter {
+            tenants: filter.tenants,
+            vendors: filter.vendors,
+            kinds: filter.kinds,
+            employee_ids: filter.employee_ids,
+        };
+        let options = SubscriptionOptions {
+            heartbeat: self.heartbeat,
+            ..SubscriptionOptions::default()
+        };
+        let items = subscribe(self.store.clone(), start, filter, options)
+            .await
+            .map_err(status_of)?;
+        tracing::info!(?start, "subscriber attached");
+        let stream = ReceiverStream::new(items).map(|item| item.map_err(status_of));
+        Ok(Response::new(Box::pin(stream)))
+    }
+}

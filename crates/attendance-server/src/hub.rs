@@ -1,0 +1,160 @@
+//! Composition: open the store, bind both listeners, serve gRPC (with health
+//! and reflection) and HTTP, and shut down gracefully.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use attendance_core::{Store, StoreError, StoreOptions};
+use attendance_proto::v1::attendance_service_server::AttendanceServiceServer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::config::Config;
+use crate::grpc::AttendanceApi;
+
+/// Why the hub could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("cannot open storage: {0}")]
+    Storage(#[from] StoreError),
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("reflection service: {0}")]
+    Reflection(String),
+    #[error("gRPC server failed: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    #[error("HTTP server failed: {0}")]
+    Http(std::io::Error),
+}
+
+/// A hub whose store is open and whose sockets are bound, ready to run.
+pub struct Hub {
+    config: Config,
+    store: Store,
+    grpc: TcpListener,
+    http: TcpListener,
+}
+
+async fn listen(what: &'static str, addr: SocketAddr) -> Result<TcpListener, HubError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| HubError::Bind { what, addr, source })
+}
+
+impl Hub {
+    /// Opens (and migrates) the store and binds both listeners. Port 0 picks a free port.
+    pub async fn bind(config: Config) -> Result<Hub, HubError> {
+        let store = Store::connect(StoreOptions {
+            url: config.storage.url.clone(),
+            max_connections: config.storage.max_connections,
+        })
+        .await?;
+        let grpc = listen("gRPC", config.server.grpc_listen).await?;
+        let http = listen("HTTP", config.server.http_listen).await?;
+        Ok(Hub {
+            config,
+            store,
+            grpc,
+            http,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then stops taking requests, ends
+    /// subscriptions (clients resume from their cursor elsewhere), lets
+    /// in-flight webhooks finish their commit, and closes the store.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), HubError> {
+        let Hub {
+            config,
+            store,
+            grpc,
+            http,
+        } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<AttendanceServiceServer<AttendanceApi>>()
+            .await;
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(attendance_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| HubError::Reflection(e.to_string()))?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(attendance_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .map_err(|e| HubError::Reflection(e.to_string()))?;
+        let api = AttendanceApi {
+            store: store.clone(),
+            heartbeat: Duration::from_secs(config.server.heartbeat_seconds),
+        };
+        let grpc_server = tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(AttendanceServiceServer::new(api))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), stopped(stop_rx.clone()));
+
+        let http_app = crate::http::app(&config, store.clone());
+        let http_server =
+            axum::serve(http, http_app).with_graceful_shutdown(stopped(stop_rx.clone()));
+
+        let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
+        let signal_store = store.clone();
+        let signal = tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            health
+                .set_not_serving::<AttendanceServiceServer<AttendanceApi>>()
+                .await;
+            signal_store.begin_shutdown();
+            let _ = stop_tx.send(true);
+        });
+
+        let servers = async {
+            let (grpc_result, http_result) = tokio::join!(grpc_server, http_server);
+            grpc_result?;
+            http_result.map_err(HubError::Http)
+        };
+        tokio::pin!(servers);
+        let result = tokio::select! {
+            result = &mut servers => result,
+            // Past the grace period after the signal, stop waiting for stragglers.
+            _ = async {
+                let _ = stopped(stop_rx.clone()).await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(grace_seconds = grace.as_secs(), "requests still running after the grace period");
+                Ok(())
+            }
+        };
+        signal.abort();
+        store.close().await;
+        result
+    }
+}

@@ -1,0 +1,12 @@
+//! The hub as a library: configuration, composition of store, adapters and
+//! APIs, and the two listeners. Only this crate binds sockets or reads the
+//! environment.
+
+pub mod config;
+mod error;
+mod grpc;
+mod http;
+mod hub;
+
+pub use config::{Config, ConfigError, Environment, ProcessEnvironment};
+pub use hub::{Hub, HubError};

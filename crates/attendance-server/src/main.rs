@@ -1,0 +1,111 @@
+//! The `attendance-hub` binary: command line, logging, signals.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use attendance_server::{Config, Hub, ProcessEnvironment};
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "attendance-hub",
+    version,
+    about = "Unifies Feishu and DingTalk attendance into one gRPC feed"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the hub. Without --config: SQLite file attendance-hub.db in the
+    /// working directory, gRPC on 127.0.0.1:50051, HTTP on 127.0.0.1:8080.
+    Serve {
+        /// A TOML config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Validate a config file and print it with secrets redacted.
+    CheckConfig {
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve { config } => serve(config).await,
+        Command::CheckConfig { config } => {
+            let config = Config::from_file(&config, &ProcessEnvironment)?;
+            println!("{config:#?}");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(path: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = match &path {
+        Some(path) => Config::from_file(path, &ProcessEnvironment)
+            .with_context(|| format!("invalid config {}", path.display()))?,
+        None => Config::default(),
+    };
+    let hub = Hub::bind(config.clone())
+        .await
+        .context("cannot start the hub")?;
+    tracing::info!(
+        grpc = %hub.grpc_addr(),
+        http = %hub.http_addr(),
+        storage = %redact_url(&config.storage.url),
+        feishu_apps = config.feishu.len(),
+        "attendance hub ready"
+    );
+    // A stable line on stdout, so scripts and tests can find the bound ports.
+    println!(
+        "attendance-hub ready grpc={} http={}",
+        hub.grpc_addr(),
+        hub.http_addr()
+    );
+    hub.run(shutdown_signal())
+        .await
+        .context("the hub stopped with an error")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Drops the password from a database URL before it is logged.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:**REDACTED**{}", &url[..scheme + 3], &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,1 @@
+//! End-to-end: placeholder until the suite lands.
