@@ -1,1 +1,330 @@
-//! End-to-end: placeholder until the suite lands.
+//! End to end over real sockets: the real `attendance-hub` binary, Feishu
+//! webhooks posted over HTTP (plain, and encrypted + signed), and a gRPC
+//! subscriber, on a fresh SQLite file and, when `HUB_TEST_POSTGRES_URL` is
+//! set, on a fresh PostgreSQL database.
+
+use std::path::Path;
+use std::time::Duration;
+
+use attendance_proto::v1::attendance_service_client::AttendanceServiceClient;
+use attendance_proto::v1::{
+    log_entry, subscribe_request, subscribe_response, ListPunchesRequest, ListShiftResultsRequest,
+    LogEntry, LogEntryKind, PunchOrigin, ShiftStatus, SubscribeRequest, SubscribeResponse,
+    WorkDirection,
+};
+use attendance_testkit::feishu::{encrypted_body, FeishuWebhookSender};
+use attendance_testkit::hub::HubProcess;
+use attendance_testkit::TestDatabase;
+use tonic::transport::Channel;
+use tonic::Streaming;
+
+const FLOW_JSON: &str = include_str!("../examples/feishu/user_flow_created_v1.json");
+const TASK_JSON: &str = include_str!("../examples/feishu/user_task_updated_v1.json");
+const FLOW_TOKEN: &str = "wz5vVgAqJ0cghdfdjdVuxeyTt8hvYHBg";
+const TASK_TOKEN: &str = "drIibiox5ZEZl5UvuRL3Uf3LNwD0fB6e";
+const ENCRYPT_KEY: &str = "e2e-encrypt-key";
+
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_attendance-hub"))
+}
+
+/// The seed events come from two Feishu apps; each is configured twice, once
+/// plain and once with an encrypt key, as a tenant migrating to encryption would.
+fn config(db: &TestDatabase) -> String {
+    format!(
+        r#"
+[server]
+grpc_listen = "127.0.0.1:0"
+http_listen = "127.0.0.1:0"
+heartbeat_seconds = 1
+shutdown_grace_seconds = 5
+
+[storage]
+url = "{url}"
+
+[[feishu]]
+name = "flows"
+app_id = "cli_a0c203e66cf8100c"
+verification_token = "{FLOW_TOKEN}"
+
+[[feishu]]
+name = "tasks"
+app_id = "cli_a0c27934a1f8100b"
+verification_token = "{TASK_TOKEN}"
+
+[[feishu]]
+name = "flows-secure"
+app_id = "cli_a0c203e66cf8100c"
+verification_token = "{FLOW_TOKEN}"
+encrypt_key = "{ENCRYPT_KEY}"
+
+[[feishu]]
+name = "tasks-secure"
+app_id = "cli_a0c27934a1f8100b"
+verification_token = "{TASK_TOKEN}"
+encrypt_key = "{ENCRYPT_KEY}"
+"#,
+        url = db.url()
+    )
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident => $body:expr;)*) => {
+        mod sqlite {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    ($body)(TestDatabase::sqlite()).await;
+                }
+            )*
+        }
+        mod postgres {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = TestDatabase::postgres().await else {
+                        eprintln!("HUB_TEST_POSTGRES_URL unset: PostgreSQL case not run");
+                        return;
+                    };
+                    ($body)(db).await;
+                }
+            )*
+        }
+    };
+}
+
+async fn client(hub: &HubProcess) -> AttendanceServiceClient<Channel> {
+    AttendanceServiceClient::connect(hub.grpc_url())
+        .await
+        .expect("gRPC connects")
+}
+
+async fn open_stream(
+    hub: &HubProcess,
+    start: Option<subscribe_request::Start>,
+) -> Streaming<SubscribeResponse> {
+    client(hub)
+        .await
+        .subscribe(SubscribeRequest {
+            start,
+            filter: None,
+        })
+        .await
+        .expect("Subscribe accepted")
+        .into_inner()
+}
+
+/// Every entry until the stream goes idle (the first heartbeat after them),
+/// and the cursor that heartbeat carried.
+async fn entries_until_idle(stream: &mut Streaming<SubscribeResponse>) -> (Vec<LogEntry>, String) {
+    let mut entries = Vec::new();
+    loop {
+        let item = tokio::time::timeout(Duration::from_secs(15), stream.message())
+            .await
+            .expect("an item or heartbeat within 15 s")
+            .expect("stream healthy")
+            .expect("stream open");
+        match item.item {
+            Some(subscribe_response::Item::Entry(entry)) => entries.push(entry),
+            Some(subscribe_response::Item::Progress(progress)) => {
+                return (entries, progress.cursor)
+            }
+            None => panic!("empty item"),
+        }
+    }
+}
+
+async fn everything(hub: &HubProcess) -> Vec<LogEntry> {
+    let mut stream = open_stream(hub, Some(subscribe_request::Start::FromBeginning(true))).await;
+    entries_until_idle(&mut stream).await.0
+}
+
+fn assert_seed_punch(entry: &LogEntry) {
+    assert_eq!(entry.kind, LogEntryKind::Punch as i32);
+    let Some(log_entry::Fact::Punch(punch)) = &entry.fact else {
+        panic!("expected a punch, got {entry:?}");
+    };
+    let check_time = punch.check_time.expect("check time");
+    assert_eq!((check_time.seconds, check_time.nanos), (1_615_381_916, 0));
+    assert_eq!(entry.occurred_time, Some(check_time));
+    assert_eq!(punch.employee_id, "2b68933a");
+    assert_eq!(punch.record_id, "6938012269578125316");
+    assert_eq!(punch.origin, PunchOrigin::User as i32);
+    assert_eq!(punch.wifi.as_ref().unwrap().ssid, "ByteDance Inc");
+    assert_eq!(punch.revision, 1);
+    assert_eq!(entry.source.as_ref().unwrap().tenant, "2fce678eb60d1651");
+}
+
+fn assert_seed_shift_result(entry: &LogEntry) {
+    assert_eq!(entry.kind, LogEntryKind::ShiftResult as i32);
+    let Some(log_entry::Fact::ShiftResult(result)) = &entry.fact else {
+        panic!("expected a shift result, got {entry:?}");
+    };
+    assert_eq!(result.work_date, "2021-03-10");
+    assert_eq!(result.time_zone, "Asia/Shanghai");
+    assert_eq!(result.status, ShiftStatus::Late as i32);
+    assert_eq!(result.status_original, "Late");
+    assert_eq!(result.previous_status, ShiftStatus::Normal as i32);
+    assert_eq!(result.direction, WorkDirection::OnDuty as i32);
+    assert_eq!(result.index, 1);
+    assert_eq!(result.revision, 1);
+}
+
+on_both_backends! {
+    seed_events_reach_a_subscriber_exactly_once_by_any_route => |db: TestDatabase| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = HubProcess::start(binary(), dir.path(), &config(&db)).await;
+        let http = hub.http_url();
+        // Subscribed before anything arrives: these come live, not from catch-up.
+        let mut live = open_stream(&hub, Some(subscribe_request::Start::FromNow(true))).await;
+
+        let flows = FeishuWebhookSender::new(&http, "flows", None);
+        let tasks = FeishuWebhookSender::new(&http, "tasks", None);
+        let flows_secure = FeishuWebhookSender::new(&http, "flows-secure", Some(ENCRYPT_KEY));
+        let tasks_secure = FeishuWebhookSender::new(&http, "tasks-secure", Some(ENCRYPT_KEY));
+        for answer in [
+            flows.post_plain(FLOW_JSON).await,
+            tasks.post_plain(TASK_JSON).await,
+            // The same events again, encrypted and signed: vendor retries.
+            flows_secure.post_encrypted(FLOW_JSON).await,
+            tasks_secure.post_encrypted(TASK_JSON).await,
+            flows.post_plain(FLOW_JSON).await,
+        ] {
+            assert_eq!(answer.status, 200, "{}", answer.body);
+            assert_eq!(answer.json()["msg"], "success");
+        }
+
+        let (entries, _) = entries_until_idle(&mut live).await;
+        assert_eq!(entries.len(), 2, "exactly one punch and one shift result: {entries:#?}");
+        assert_seed_punch(&entries[0]);
+        assert_seed_shift_result(&entries[1]);
+        let Some(log_entry::Fact::Punch(punch)) = &entries[0].fact else { unreachable!() };
+        assert!(!punch.raw_json.contains(FLOW_TOKEN), "the token never reaches subscribers");
+
+        // Catch-up sees the same two, and a fresh round of retries adds nothing.
+        assert_eq!(tasks_secure.post_encrypted(TASK_JSON).await.status, 200);
+        let all = everything(&hub).await;
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].cursor, entries[0].cursor);
+
+        let mut grpc = client(&hub).await;
+        let punches = grpc.list_punches(ListPunchesRequest {
+            tenant: "2fce678eb60d1651".into(), ..Default::default()
+        }).await.unwrap().into_inner();
+        assert_eq!(punches.punches.len(), 1);
+        let results = grpc.list_shift_results(ListShiftResultsRequest {
+            work_date_from: "2021-03-10".into(), work_date_to: "2021-03-10".into(), ..Default::default()
+        }).await.unwrap().into_inner();
+        assert_eq!(results.shift_results.len(), 1);
+        assert_eq!(hub.terminate().await.code(), Some(0), "graceful exit on SIGTERM");
+    };
+
+    bad_input_is_refused_and_changes_nothing => |db: TestDatabase| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = HubProcess::start(binary(), dir.path(), &config(&db)).await;
+        let http = hub.http_url();
+        let flows = FeishuWebhookSender::new(&http, "flows", None);
+        let secure = FeishuWebhookSender::new(&http, "flows-secure", Some(ENCRYPT_KEY));
+        let wrong_key = FeishuWebhookSender::new(&http, "flows-secure", Some("not-the-key"));
+
+        let wrong_signature = wrong_key.post_signed(encrypted_body(ENCRYPT_KEY, FLOW_JSON).into_bytes()).await;
+        assert_eq!(wrong_signature.status, 401, "{}", wrong_signature.body);
+        assert_eq!(wrong_signature.json()["error"]["code"], "INVALID_SIGNATURE");
+
+        let wrong_token = flows.post_plain(&FLOW_JSON.replace(FLOW_TOKEN, "forged-token")).await;
+        assert_eq!(wrong_token.status, 401, "{}", wrong_token.body);
+        assert_eq!(wrong_token.json()["error"]["code"], "INVALID_TOKEN");
+
+        let sealed = encrypted_body(ENCRYPT_KEY, FLOW_JSON);
+        let value: serde_json::Value = serde_json::from_str(&sealed).unwrap();
+        let ciphertext = value["encrypt"].as_str().unwrap();
+        let truncated = serde_json::json!({"encrypt": &ciphertext[..ciphertext.len() - 8]}).to_string();
+        let bad_ciphertext = secure.post_signed(truncated.into_bytes()).await;
+        assert_eq!(bad_ciphertext.status, 400, "{}", bad_ciphertext.body);
+
+        let malformed = flows.post_plain("{\"schema\":\"2.0\",\"header\":").await;
+        assert_eq!(malformed.status, 400, "{}", malformed.body);
+        assert_eq!(malformed.json()["error"]["code"], "MALFORMED_BODY");
+
+        let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(2 * 1024 * 1024));
+        let too_large = flows.post_plain(&huge).await;
+        assert_eq!(too_large.status, 413, "{}", too_large.body);
+
+        let unknown_app = FeishuWebhookSender::new(&http, "nobody", None).post_plain(FLOW_JSON).await;
+        assert_eq!(unknown_app.status, 404);
+
+        // Nothing of that reached the log.
+        assert!(everything(&hub).await.is_empty());
+
+        // An unknown event type is stored raw and answered 200, but is no fact.
+        let unknown = FLOW_JSON
+            .replace("attendance.user_flow.created_v1", "attendance.something_new_v9")
+            .replace("41fae5c12837ead344eced982fbde395", "unknown-event-1");
+        let answer = flows.post_plain(&unknown).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert!(everything(&hub).await.is_empty());
+
+        // And the hub still works.
+        assert_eq!(flows.post_plain(FLOW_JSON).await.status, 200);
+        assert_eq!(everything(&hub).await.len(), 1);
+    };
+
+    a_killed_hub_resumes_subscribers_without_loss_or_repetition => |db: TestDatabase| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = HubProcess::start(binary(), dir.path(), &config(&db)).await;
+        let flows = FeishuWebhookSender::new(&hub.http_url(), "flows", None);
+        assert_eq!(flows.post_plain(FLOW_JSON).await.status, 200);
+        let mut stream = open_stream(&hub, None).await;
+        let (seen, _) = entries_until_idle(&mut stream).await;
+        assert_eq!(seen.len(), 1);
+        let last_cursor = seen[0].cursor.clone();
+
+        // Acknowledged, then the process dies at once.
+        let tasks = FeishuWebhookSender::new(&hub.http_url(), "tasks", None);
+        assert_eq!(tasks.post_plain(TASK_JSON).await.status, 200);
+        hub.kill().await;
+
+        let hub = HubProcess::start(binary(), dir.path(), &config(&db)).await;
+        // Vendor retries of both events after the restart change nothing.
+        let flows = FeishuWebhookSender::new(&hub.http_url(), "flows", None);
+        let tasks = FeishuWebhookSender::new(&hub.http_url(), "tasks", None);
+        assert_eq!(flows.post_plain(FLOW_JSON).await.status, 200);
+        assert_eq!(tasks.post_plain(TASK_JSON).await.status, 200);
+
+        let mut resumed = open_stream(&hub, Some(subscribe_request::Start::AfterCursor(last_cursor))).await;
+        let (after, cursor) = entries_until_idle(&mut resumed).await;
+        assert_eq!(after.len(), 1, "exactly the entry after the cursor: {after:#?}");
+        assert_seed_shift_result(&after[0]);
+        assert_eq!(cursor, after[0].cursor, "the heartbeat carries the resume point");
+    };
+
+    invalid_and_foreign_cursors_are_refused_with_details => |db: TestDatabase| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = HubProcess::start(binary(), dir.path(), &config(&db)).await;
+        let mut grpc = client(&hub).await;
+        let garbage = grpc.subscribe(SubscribeRequest {
+            start: Some(subscribe_request::Start::AfterCursor("garbage".into())), filter: None,
+        }).await.expect_err("refused");
+        assert_eq!(garbage.code(), tonic::Code::InvalidArgument);
+
+        // A well-formed cursor from some other, longer log.
+        let foreign = {
+            let other = TestDatabase::sqlite();
+            let other_dir = tempfile::tempdir().unwrap();
+            let other_hub = HubProcess::start(binary(), other_dir.path(), &config(&other)).await;
+            let flows = FeishuWebhookSender::new(&other_hub.http_url(), "flows", None);
+            let tasks = FeishuWebhookSender::new(&other_hub.http_url(), "tasks", None);
+            flows.post_plain(FLOW_JSON).await;
+            tasks.post_plain(TASK_JSON).await;
+            everything(&other_hub).await.pop().unwrap().cursor
+        };
+        let ahead = grpc.subscribe(SubscribeRequest {
+            start: Some(subscribe_request::Start::AfterCursor(foreign)), filter: None,
+        }).await.expect_err("refused");
+        assert_eq!(ahead.code(), tonic::Code::FailedPrecondition);
+        use tonic_types::StatusExt;
+        assert_eq!(ahead.get_error_details().error_info().unwrap().reason, "CURSOR_UNKNOWN");
+    };
+}

@@ -189,7 +189,7 @@ conformance! {
         loop {
             let page = store.list_punches(&query).await.unwrap();
             pages += 1;
-            seen.extend(page.items.iter().map(|p| p.check_time.clone().unwrap().seconds));
+            seen.extend(page.items.iter().map(|p| p.check_time.unwrap().seconds));
             if page.next_page_token.is_empty() { break; }
             query.page_token = page.next_page_token;
         }
