@@ -6,7 +6,11 @@ use prost::Message;
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = ["attendance/v1/model.proto", "attendance/v1/service.proto"];
+    let files = [
+        "attendance/v1/model.proto",
+        "attendance/v1/service.proto",
+        "attendance/v1/admin.proto",
+    ];
     for file in &files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());
     }

@@ -178,10 +178,102 @@ pub(crate) fn content_hash(fact: &Fact) -> Vec<u8> {
         }
         Fact::DayReconciled(mut d) => {
             d.reconciled_time = None;
+            d.differences_applied = 0;
             d.encode_to_vec()
         }
     };
     Sha256::digest(bytes).to_vec()
+}
+
+fn fill<T: PartialEq + Default + Clone>(new: &mut T, old: &T) {
+    if *new == T::default() {
+        *new = old.clone();
+    }
+}
+
+/// Completes a new version of a fact with what the stored revision knew and
+/// the new one does not say: a pull carries other fields than a push (Feishu's
+/// API has no time zone or task id; a revert event names only the instance),
+/// and silence is not a correction. Also records the previous status.
+pub(crate) fn complete_from_previous(new: &mut Fact, old_body: &[u8]) -> Result<(), StoreError> {
+    let corrupt = |e: prost::DecodeError| StoreError::Corrupt(e.to_string());
+    match new {
+        Fact::Punch(p) => {
+            let old = Punch::decode(old_body).map_err(corrupt)?;
+            fill(&mut p.employee_no, &old.employee_no);
+            match (&mut p.location, &old.location) {
+                (Some(new), Some(old)) => {
+                    fill(&mut new.name, &old.name);
+                    fill(&mut new.latitude, &old.latitude);
+                    fill(&mut new.longitude, &old.longitude);
+                    fill(&mut new.accuracy, &old.accuracy);
+                }
+                (location, old) => fill(location, old),
+            }
+            match (&mut p.wifi, &old.wifi) {
+                (Some(new), Some(old)) => {
+                    fill(&mut new.ssid, &old.ssid);
+                    fill(&mut new.bssid, &old.bssid);
+                }
+                (wifi, old) => fill(wifi, old),
+            }
+            match (&mut p.device, &old.device) {
+                (Some(new), Some(old)) => {
+                    fill(&mut new.id, &old.id);
+                    fill(&mut new.serial_number, &old.serial_number);
+                    fill(&mut new.name, &old.name);
+                }
+                (device, old) => fill(device, old),
+            }
+            fill(&mut p.comment, &old.comment);
+            fill(&mut p.photo_urls, &old.photo_urls);
+            if p.risk == 0 {
+                p.risk = old.risk;
+                p.risk_original = old.risk_original;
+            }
+            fill(&mut p.record_id, &old.record_id);
+        }
+        Fact::ShiftResult(s) => {
+            let old = ShiftResult::decode(old_body).map_err(corrupt)?;
+            fill(&mut s.employee_no, &old.employee_no);
+            fill(&mut s.time_zone, &old.time_zone);
+            fill(&mut s.group_id, &old.group_id);
+            fill(&mut s.shift_id, &old.shift_id);
+            fill(&mut s.task_id, &old.task_id);
+            fill(&mut s.scheduled_time, &old.scheduled_time);
+            fill(&mut s.actual_time, &old.actual_time);
+            fill(&mut s.punch_record_id, &old.punch_record_id);
+            fill(&mut s.approval_id, &old.approval_id);
+            if s.location_result == 0 {
+                s.location_result = old.location_result;
+                s.location_result_original = old.location_result_original.clone();
+            }
+            if s.previous_status == 0 && s.previous_status_original.is_empty() {
+                s.previous_status = old.status;
+                s.previous_status_original = old.status_original.clone();
+            }
+            if s.previous_supplement == 0 && s.previous_supplement_original.is_empty() {
+                s.previous_supplement = old.supplement;
+                s.previous_supplement_original = old.supplement_original;
+            }
+        }
+        Fact::Approval(a) => {
+            let old = Approval::decode(old_body).map_err(corrupt)?;
+            fill(&mut a.employee_id, &old.employee_id);
+            fill(&mut a.start_time, &old.start_time);
+            fill(&mut a.end_time, &old.end_time);
+            if a.duration == 0.0 {
+                a.duration = old.duration;
+                a.duration_unit = old.duration_unit;
+                a.duration_unit_original = old.duration_unit_original;
+            }
+            fill(&mut a.leave_type, &old.leave_type);
+            fill(&mut a.corrected_time, &old.corrected_time);
+            fill(&mut a.reason, &old.reason);
+        }
+        Fact::DayReconciled(_) => {}
+    }
+    Ok(())
 }
 
 /// Sets the revision the store assigned and returns the stored encoding.

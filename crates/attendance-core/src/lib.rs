@@ -5,6 +5,7 @@
 mod cursor;
 mod error;
 mod fact;
+mod operations;
 mod page;
 mod store;
 mod subscription;
@@ -12,6 +13,7 @@ mod time;
 
 pub use cursor::Cursor;
 pub use error::StoreError;
+pub use operations::{KnownEmployee, Singleton, VendorCalls};
 pub use page::{ApprovalQuery, Page, PunchQuery, ShiftResultQuery};
 pub use store::{Backend, DeliveryCounts, Store, StoreOptions};
 pub use subscription::{

@@ -14,7 +14,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use tokio::sync::watch;
 
-use crate::fact::{content_hash, decode, encode_with_revision, row_of, validate_work_date};
+use crate::fact::{
+    complete_from_previous, content_hash, decode, encode_with_revision, row_of, validate_work_date,
+};
 use crate::page::{page_size, PageToken};
 use crate::time::{from_micros, now_micros, to_micros};
 use crate::{ApprovalQuery, Cursor, Page, PunchQuery, ShiftResultQuery, StoreError};
@@ -63,20 +65,22 @@ pub struct DeliveryCounts {
 /// A handle to the store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    backend: Backend,
+pub(crate) struct Inner {
+    pub(crate) backend: Backend,
     /// SQLite allows one writer: a single connection avoids SQLITE_BUSY
     /// upgrades. On PostgreSQL it is the same pool as `reader`.
-    writer: AnyPool,
-    reader: AnyPool,
+    pub(crate) writer: AnyPool,
+    pub(crate) reader: AnyPool,
     /// Bumped after every commit that appended to the log (here or, through
     /// LISTEN/NOTIFY, on another replica); subscribers wake on it.
     changes: watch::Sender<u64>,
     closing: watch::Sender<bool>,
     listener: Option<tokio::task::JoinHandle<()>>,
+    /// Singleton work held in this process (SQLite has no advisory locks).
+    pub(crate) local_singletons: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Drop for Inner {
@@ -159,6 +163,7 @@ impl Store {
                 changes,
                 closing,
                 listener,
+                local_singletons: Default::default(),
             }),
         })
     }
@@ -252,22 +257,23 @@ impl Store {
         }
         let mut receipt = Receipt::default();
         for mut fact in delivery.facts {
-            let row = row_of(&fact);
-            let hash = content_hash(&fact);
+            let key = row_of(&fact);
             let current = sqlx::query(
-                "SELECT revision, content_hash FROM facts \
+                "SELECT revision, content_hash, body FROM facts \
                  WHERE kind = $1 AND vendor = $2 AND tenant = $3 AND business_key = $4",
             )
-            .bind(row.kind as i64)
-            .bind(i64::from(row.vendor))
-            .bind(&row.tenant)
-            .bind(&row.business_key)
+            .bind(key.kind as i64)
+            .bind(i64::from(key.vendor))
+            .bind(&key.tenant)
+            .bind(&key.business_key)
             .fetch_optional(&mut *tx)
             .await?;
             let revision = match current {
                 Some(current) => {
+                    let old_body: Vec<u8> = current.try_get("body")?;
+                    complete_from_previous(&mut fact, &old_body)?;
                     let stored: Vec<u8> = current.try_get("content_hash")?;
-                    if stored == hash {
+                    if stored == content_hash(&fact) && !resignals(&fact) {
                         receipt.unchanged += 1;
                         continue;
                     }
@@ -275,6 +281,22 @@ impl Store {
                 }
                 None => 1,
             };
+            let row = row_of(&fact);
+            let hash = content_hash(&fact);
+            if !row.employee_id.is_empty() {
+                sqlx::query(
+                    "INSERT INTO employees (vendor, app, tenant, employee_id, first_seen_us, last_seen_us) \
+                     VALUES ($1, $2, $3, $4, $5, $5) \
+                     ON CONFLICT (vendor, app, tenant, employee_id) DO UPDATE SET last_seen_us = excluded.last_seen_us",
+                )
+                .bind(i64::from(row.vendor))
+                .bind(&row.app)
+                .bind(&row.tenant)
+                .bind(&row.employee_id)
+                .bind(received_at_us)
+                .execute(&mut *tx)
+                .await?;
+            }
             let fact_received_us = received_time(&fact).unwrap_or(received_at_us);
             let body = encode_with_revision(&mut fact, revision);
             let seq: i64 = sqlx::query(
@@ -519,6 +541,12 @@ impl ListSql {
             .push_str(&format!(" AND {lhs}${}", self.binds.len() + 1));
         self.binds.push(bind);
     }
+}
+
+/// A reconciliation pass that applied differences to a day signals it again,
+/// even though the signal itself says nothing new.
+fn resignals(fact: &Fact) -> bool {
+    matches!(fact, Fact::DayReconciled(d) if d.differences_applied > 0)
 }
 
 fn received_time(fact: &Fact) -> Option<i64> {

@@ -9,8 +9,8 @@ use attendance_core::{
 };
 use attendance_proto::ingest::{Delivery, Fact, Recognition};
 use attendance_proto::v1::{
-    log_entry, subscribe_response, Approval, Channel, LogEntry, LogEntryKind, Punch, ShiftResult,
-    ShiftStatus, Source, Vendor,
+    log_entry, subscribe_response, Approval, Channel, DayReconciled, LogEntry, LogEntryKind, Punch,
+    ShiftResult, ShiftStatus, Source, Vendor,
 };
 use attendance_proto::Timestamp;
 use attendance_testkit::TestDatabase;
@@ -318,6 +318,84 @@ conformance! {
         assert_eq!(all_entries(&store).await.len(), 100);
     };
 
+    a_pull_that_says_less_keeps_what_the_push_said => |db: TestDatabase| async move {
+        let store = open(&db).await;
+        let mut pushed = shift_result("t1", "u1", "2021-03-10", ShiftStatus::Late);
+        pushed.time_zone = "Asia/Shanghai".into();
+        pushed.task_id = "task-1".into();
+        pushed.previous_status = ShiftStatus::Normal as i32;
+        store.commit(delivery("e1", vec![Fact::ShiftResult(pushed)])).await.unwrap();
+
+        // The same status from a pull that knows no zone or task: no event.
+        let pulled_same = shift_result("t1", "u1", "2021-03-10", ShiftStatus::Late);
+        let receipt = store.commit(delivery("", vec![Fact::ShiftResult(pulled_same)])).await.unwrap();
+        assert_eq!((receipt.appended, receipt.unchanged), (0, 1));
+
+        // A changed status: a revision that keeps the zone and task and names the old status.
+        let pulled_changed = shift_result("t1", "u1", "2021-03-10", ShiftStatus::Normal);
+        assert_eq!(store.commit(delivery("", vec![Fact::ShiftResult(pulled_changed)])).await.unwrap().appended, 1);
+        let current = store.list_shift_results(&ShiftResultQuery::default()).await.unwrap().items;
+        assert_eq!(current.len(), 1);
+        assert_eq!(current[0].revision, 2);
+        assert_eq!(current[0].status, ShiftStatus::Normal as i32);
+        assert_eq!(current[0].previous_status, ShiftStatus::Late as i32);
+        assert_eq!(current[0].time_zone, "Asia/Shanghai");
+        assert_eq!(current[0].task_id, "task-1");
+    };
+
+    a_day_is_signalled_once_unless_a_pass_changed_it => |db: TestDatabase| async move {
+        let store = open(&db).await;
+        assert_eq!(store.commit(delivery("", vec![day_reconciled("2021-03-10", 0)])).await.unwrap().appended, 1);
+        assert_eq!(store.commit(delivery("", vec![day_reconciled("2021-03-10", 0)])).await.unwrap().appended, 0);
+        assert_eq!(store.commit(delivery("", vec![day_reconciled("2021-03-10", 2)])).await.unwrap().appended, 1);
+        assert_eq!(store.commit(delivery("", vec![day_reconciled("2021-03-11", 0)])).await.unwrap().appended, 1);
+        let kinds: Vec<i32> = all_entries(&store).await.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, vec![LogEntryKind::DayReconciled as i32; 3]);
+    };
+
+    employees_seen_in_facts_are_known_per_app => |db: TestDatabase| async move {
+        let store = open(&db).await;
+        store.commit(delivery("e1", vec![
+            Fact::Punch(punch("t1", "r1", "u2", 1)),
+            Fact::Punch(punch("t1", "r2", "u1", 2)),
+            Fact::Punch(punch("t2", "r3", "u1", 3)),
+        ])).await.unwrap();
+        let known = store.known_employees(Vendor::Feishu as i32, "acme").await.unwrap();
+        let pairs: Vec<(String, String)> = known.into_iter().map(|k| (k.tenant, k.employee_id)).collect();
+        assert_eq!(pairs, vec![
+            ("t1".to_string(), "u1".to_string()),
+            ("t1".to_string(), "u2".to_string()),
+            ("t2".to_string(), "u1".to_string()),
+        ]);
+        assert!(store.known_employees(Vendor::Feishu as i32, "other").await.unwrap().is_empty());
+    };
+
+    vendor_calls_add_up_per_app_and_month => |db: TestDatabase| async move {
+        let store = open(&db).await;
+        store.add_vendor_calls(1, "acme", "2026-11", 3).await.unwrap();
+        store.add_vendor_calls(1, "acme", "2026-11", 4).await.unwrap();
+        store.add_vendor_calls(2, "dt", "2026-10", 1).await.unwrap();
+        let calls = store.vendor_calls().await.unwrap();
+        assert_eq!(calls.len(), 2);
+        assert_eq!((calls[0].app.as_str(), calls[0].month.as_str(), calls[0].calls), ("acme", "2026-11", 7));
+        assert_eq!(calls[1].calls, 1);
+    };
+
+    singleton_work_runs_once_at_a_time_across_handles => |db: TestDatabase| async move {
+        let first = open(&db).await;
+        let second = open(&db).await; // another replica on the same database
+        let claim = first.try_singleton("reconcile/x").await.unwrap();
+        assert!(claim.is_some());
+        assert!(first.try_singleton("reconcile/x").await.unwrap().is_none(), "not twice in one process");
+        if first.backend() == attendance_core::Backend::Postgres {
+            assert!(second.try_singleton("reconcile/x").await.unwrap().is_none(), "not on another replica");
+        }
+        assert!(second.try_singleton("reconcile/y").await.unwrap().is_some(), "other work is free");
+        drop(claim);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(second.try_singleton("reconcile/x").await.unwrap().is_some(), "released when dropped");
+    };
+
     committed_data_survives_reopening => |db: TestDatabase| async move {
         {
             let store = open(&db).await;
@@ -328,6 +406,18 @@ conformance! {
         assert_eq!(all_entries(&store).await.len(), 1);
         assert!(store.commit(delivery("e1", vec![])).await.unwrap().duplicate_delivery);
     };
+}
+
+fn day_reconciled(work_date: &str, differences: i64) -> Fact {
+    Fact::DayReconciled(DayReconciled {
+        source: source("t1"),
+        work_date: work_date.into(),
+        reconciled_time: Some(Timestamp {
+            seconds: 5,
+            nanos: 0,
+        }),
+        differences_applied: differences,
+    })
 }
 
 /// The text form of a cursor at `seq`, as the hub would issue it.
