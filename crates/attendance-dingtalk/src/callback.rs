@@ -1,0 +1,294 @@
+//! The HTTP endpoint DingTalk pushes callbacks to: one route per configured
+//! app, answering the encrypted `success` only after the sink has durably
+//! committed the delivery (the `check_url` handshake excepted: it stores
+//! nothing).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use attendance_proto::ingest::{DeliverySink, Recognition};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+
+use crate::crypto;
+use crate::error::CallbackError;
+use crate::translate::translate_callback;
+use crate::verify::{verify_callback, VerifiedCallback};
+use crate::wire::CallbackQuery;
+
+/// One DingTalk app (企业内部应用) the hub takes events for, by HTTP callback
+/// at `/webhooks/dingtalk/{name}` and/or over Stream.
+#[derive(Clone)]
+pub struct DingTalkApp {
+    /// The configured name: the route segment and `Source.app`.
+    pub name: String,
+    /// The ClientID (formerly AppKey; the SuiteKey for third-party apps):
+    /// `Source.app_id`, the Stream credential and an accepted owner key.
+    pub client_id: String,
+    /// The ClientSecret, for Stream and the API; unused by callbacks.
+    pub client_secret: String,
+    /// The callback `token` from the console; empty for a Stream-only app.
+    pub callback_token: String,
+    /// The callback `aes_key` (43 characters); empty for a Stream-only app.
+    pub callback_aes_key: String,
+    /// The corp id, when callbacks were registered with `register_call_back`
+    /// (their owner key is the corp id), and the tenant of last resort.
+    pub corp_id: Option<String>,
+}
+
+impl DingTalkApp {
+    /// Whether HTTP callbacks are configured for this app at all.
+    pub fn accepts_callbacks(&self) -> bool {
+        !self.callback_token.is_empty() && !self.callback_aes_key.is_empty()
+    }
+
+    /// Checks the callback settings at startup rather than on the first push.
+    pub fn validate_callback_config(&self) -> Result<(), CallbackError> {
+        if self.callback_token.is_empty() {
+            return Err(CallbackError::Misconfigured("callback_token is empty"));
+        }
+        crypto::derive_key(&self.callback_aes_key)
+            .map(|_| ())
+            .map_err(|_| {
+                CallbackError::Misconfigured("callback_aes_key is not 43 base64 characters")
+            })
+    }
+}
+
+impl std::fmt::Debug for DingTalkApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |secret: &str| {
+            if secret.is_empty() {
+                ""
+            } else {
+                "**REDACTED**"
+            }
+        };
+        f.debug_struct("DingTalkApp")
+            .field("name", &self.name)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &redacted(&self.client_secret))
+            .field("callback_token", &redacted(&self.callback_token))
+            .field("callback_aes_key", &redacted(&self.callback_aes_key))
+            .field("corp_id", &self.corp_id)
+            .finish()
+    }
+}
+
+struct Shared {
+    apps: HashMap<String, DingTalkApp>,
+    sink: Arc<dyn DeliverySink>,
+    body_limit: usize,
+}
+
+/// The callback router: `POST /webhooks/dingtalk/{name}`.
+///
+/// Apps are looked up by [`DingTalkApp::name`]; of duplicates the last one
+/// wins, and apps without callback settings get 404. Bodies over `body_limit`
+/// bytes are refused with 413.
+pub fn router(apps: Vec<DingTalkApp>, sink: Arc<dyn DeliverySink>, body_limit: usize) -> Router {
+    let shared = Arc::new(Shared {
+        apps: apps
+            .into_iter()
+            .map(|app| (app.name.clone(), app))
+            .collect(),
+        sink,
+        body_limit,
+    });
+    Router::new()
+        .route("/webhooks/dingtalk/{name}", post(receive))
+        .with_state(shared)
+        // Replaces axum's 2 MB default; the limit is applied while the body
+        // streams in, so an oversized push is never buffered whole.
+        .layer(DefaultBodyLimit::max(body_limit))
+}
+
+async fn receive(
+    State(shared): State<Arc<Shared>>,
+    name: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    request: Request,
+) -> Response {
+    let Ok(Path(name)) = name else {
+        return CallbackError::UnknownApp.into_response();
+    };
+    // The app is resolved before the body is read, so unknown routes cost
+    // nothing however large the body is.
+    let Some(app) = shared.apps.get(&name).filter(|app| app.accepts_callbacks()) else {
+        tracing::warn!(app = %name, outcome = "unknown_app", "dingtalk callback rejected");
+        return CallbackError::UnknownApp.into_response();
+    };
+    let query = match Query::<Vec<(String, String)>>::try_from_uri(request.uri()) {
+        Ok(Query(pairs)) => {
+            CallbackQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        }
+        Err(_) => {
+            return reject(
+                &app.name,
+                CallbackError::Malformed("the query string is not URL-encoded".into()),
+            )
+        }
+    };
+    let body = match Bytes::from_request(request, &()).await {
+        Ok(body) => body,
+        Err(rejection) => {
+            let error = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                CallbackError::BodyTooLarge {
+                    limit: shared.body_limit,
+                }
+            } else {
+                CallbackError::BodyUnreadable
+            };
+            return reject(&app.name, error);
+        }
+    };
+    match handle(app, shared.sink.as_ref(), &query, &body).await {
+        Ok(response) => response,
+        Err(error) => reject(&app.name, error),
+    }
+}
+
+async fn handle(
+    app: &DingTalkApp,
+    sink: &dyn DeliverySink,
+    query: &CallbackQuery,
+    body: &[u8],
+) -> Result<Response, CallbackError> {
+    let callback = verify_callback(app, query, body)?;
+    if callback.is_handshake() {
+        tracing::info!(app = %app.name, event_type = callback.event_type(), outcome = "handshake", "dingtalk callback url verified");
+        return success(app, &callback);
+    }
+    let delivery = translate_callback(&callback, SystemTime::now().into());
+    let recognition = delivery.recognition.clone();
+    let facts = delivery.facts.len();
+    let receipt = match sink.commit(delivery).await {
+        Ok(receipt) => receipt,
+        Err(error) => {
+            tracing::error!(
+                app = %app.name,
+                event_id = callback.event_id(),
+                event_type = callback.event_type(),
+                outcome = "sink_failed",
+                %error,
+                "dingtalk event not committed; DingTalk will redeliver"
+            );
+            return Err(CallbackError::Sink(error));
+        }
+    };
+    match &recognition {
+        Recognition::Translated => tracing::info!(
+            app = %app.name,
+            event_id = callback.event_id(),
+            event_type = callback.event_type(),
+            outcome = if receipt.duplicate_delivery { "duplicate" } else { "committed" },
+            facts,
+            appended = receipt.appended,
+            "dingtalk event committed"
+        ),
+        Recognition::Unknown => tracing::warn!(
+            app = %app.name,
+            event_id = callback.event_id(),
+            event_type = callback.event_type(),
+            outcome = "unknown_type",
+            "dingtalk event of an unknown type stored raw"
+        ),
+        Recognition::Untranslatable(reason) => tracing::warn!(
+            app = %app.name,
+            event_id = callback.event_id(),
+            event_type = callback.event_type(),
+            outcome = "untranslatable",
+            reason = %reason,
+            "dingtalk event could not be translated; stored raw"
+        ),
+    }
+    success(app, &callback)
+}
+
+/// The encrypted `success`, sealed for the owner key the request carried.
+/// The timestamp is in milliseconds, as DingTalk's own Java library sends it.
+fn success(app: &DingTalkApp, callback: &VerifiedCallback) -> Result<Response, CallbackError> {
+    let timestamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis())
+        .unwrap_or_default()
+        .to_string();
+    let mut rng = rand::thread_rng();
+    let mut alphanumeric = || -> [u8; 16] { std::array::from_fn(|_| rng.sample(Alphanumeric)) };
+    let random = alphanumeric();
+    let nonce = String::from_utf8(alphanumeric().to_vec()).expect("alphanumeric is ASCII");
+    let reply = crypto::success_reply(
+        &app.callback_token,
+        &app.callback_aes_key,
+        callback.owner(),
+        &timestamp,
+        &nonce,
+        &random,
+    )
+    // verify_callback already decrypted with this key, so it is valid.
+    .map_err(|_| CallbackError::Misconfigured("callback_aes_key is not 43 base64 characters"))?;
+    Ok(Json(reply).into_response())
+}
+
+fn reject(app: &str, error: CallbackError) -> Response {
+    tracing::warn!(
+        app = %app,
+        outcome = "rejected",
+        code = error.code(),
+        status = error.status().as_u16(),
+        %error,
+        "dingtalk callback rejected"
+    );
+    error.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app() -> DingTalkApp {
+        DingTalkApp {
+            name: "main".into(),
+            client_id: "dingclient".into(),
+            client_secret: "secret-value".into(),
+            callback_token: "token-value".into(),
+            callback_aes_key: "Yue0EfdN5900c1ce5cf6A152c63DDe1808a60c5ecd7".into(),
+            corp_id: Some("dingcorp".into()),
+        }
+    }
+
+    #[test]
+    fn debug_redacts_every_secret() {
+        let shown = format!("{:?}", app());
+        for secret in ["secret-value", "token-value", "Yue0EfdN5900"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("**REDACTED**"), "{shown}");
+        assert!(shown.contains("dingclient"), "{shown}");
+        assert!(shown.contains("dingcorp"), "{shown}");
+    }
+
+    #[test]
+    fn callbacks_need_both_settings_and_a_valid_key() {
+        assert!(app().accepts_callbacks());
+        assert!(app().validate_callback_config().is_ok());
+        let mut stream_only = app();
+        stream_only.callback_token.clear();
+        stream_only.callback_aes_key.clear();
+        assert!(!stream_only.accepts_callbacks());
+        assert!(stream_only.validate_callback_config().is_err());
+        let mut bad_key = app();
+        bad_key.callback_aes_key = "too short".into();
+        assert!(bad_key.accepts_callbacks());
+        assert!(matches!(
+            bad_key.validate_callback_config(),
+            Err(CallbackError::Misconfigured(_))
+        ));
+    }
+}

@@ -1,0 +1,28 @@
+//! The DingTalk (钉钉) attendance adapter: verifies and decrypts HTTP
+//! callbacks, reads Stream frames, and translates attendance events into the
+//! unified `attendance.v1` model.
+//!
+//! The flow is `wire` (what DingTalk sends) → `verify` (the only way to obtain
+//! a [`VerifiedCallback`]) or `stream_frame` (an EVENT frame becomes a
+//! [`StreamEvent`]) → `translate` (pure) → a [`DeliverySink`] chosen by the
+//! caller. [`pull_triggers`] says which employee-days a delivery calls for
+//! pulling. This crate knows nothing of storage and opens no socket.
+//!
+//! [`DeliverySink`]: attendance_proto::ingest::DeliverySink
+
+pub mod callback;
+pub mod crypto;
+pub mod error;
+pub mod stream_frame;
+pub mod translate;
+pub mod trigger;
+pub mod verify;
+pub mod wire;
+
+pub use callback::{router, DingTalkApp};
+pub use error::{CallbackError, FrameError};
+pub use stream_frame::{classify, parse_frame, FrameKind, StreamEvent};
+pub use translate::{
+    instance_pulls, pull_triggers, translate_callback, translate_stream, DayPull, InstancePull,
+};
+pub use verify::{verify_callback, VerifiedCallback};

@@ -1,0 +1,10 @@
+//! Integration tests of the DingTalk adapter, linked into one binary: fixture
+//! translation over both channels, the pull-response mirrors, Stream frames
+//! and acks, and the callback router driven in-process with
+//! `tower::ServiceExt::oneshot`.
+
+mod callback;
+mod pulls;
+mod stream;
+mod support;
+mod translate;
