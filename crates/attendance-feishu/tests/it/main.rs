@@ -2,6 +2,7 @@
 //! translation through the public `verify` → `translate` path, and the webhook
 //! router driven in-process with `tower::ServiceExt::oneshot`.
 
+mod approvals;
 mod support;
 mod translate;
 mod webhook;
