@@ -7,8 +7,13 @@
 //!
 //! [`DeliverySink`]: attendance_proto::ingest::DeliverySink
 
+pub mod api;
 pub mod crypto;
 pub mod error;
+pub mod frame;
+pub mod long_connection;
+pub mod pull;
+pub mod reconcile;
 pub mod translate;
 pub mod verify;
 pub mod webhook;

@@ -1,5 +1,7 @@
 //! Turns raw webhook bytes into a [`Verified`] request: signature, decryption,
-//! envelope classification and the verification-token check.
+//! envelope classification and the verification-token check. Long-connection
+//! payloads, whose trust comes from the connection, go through the same
+//! classification in [`verify_long_connection_payload`].
 //!
 //! [`VerifiedEvent`] has private fields and no constructor outside this
 //! module, so translation cannot be handed bytes that skipped these checks.
@@ -211,29 +213,113 @@ fn open(app: &FeishuApp, key: Option<&str>, raw_body: &[u8]) -> Result<Verified,
         return Ok(Verified::Challenge(code));
     }
 
+    classify(&json, fuzzy, Trust::Token(app)).map(Verified::Event)
+}
+
+/// Verifies the payload of a long-connection data frame for the app whose
+/// connection received it.
+///
+/// The payload carries no signature, and its verification token is not
+/// checked: trust comes from the connection, which Feishu authenticated with
+/// the app's id and secret when it was opened (protocol notes §2). What is
+/// checked is what the webhook checks after its credentials: the payload is
+/// a plaintext event envelope (not encrypted, not a URL verification) with an
+/// event id and an event type, classified exactly as a webhook body is.
+///
+/// The JSON kept still has its verification token replaced by
+/// `**REDACTED**`: no token is configured here, so the one the envelope
+/// carries is found by parsing it, and it never reaches subscribers.
+pub fn verify_long_connection_payload(
+    app_id: &str,
+    payload: &[u8],
+) -> Result<VerifiedEvent, WebhookError> {
+    let fuzzy = parse(payload)?;
+    if fuzzy.encrypt.is_some() {
+        // Long-connection payloads are plaintext; Go refuses encrypted data
+        // without a key in the same way.
+        return Err(WebhookError::NoEncryptKey);
+    }
+    if fuzzy.kind.as_deref() == Some(URL_VERIFICATION) {
+        return Err(WebhookError::Malformed(
+            "a URL verification has no place on the long connection".into(),
+        ));
+    }
+    let json = into_text(payload.to_vec())?;
+    classify(&json, fuzzy, Trust::Connection { app_id })
+}
+
+/// Where an envelope's authenticity comes from.
+enum Trust<'a> {
+    /// A webhook request: the envelope's verification token must match.
+    Token(&'a FeishuApp),
+    /// A long connection, authenticated when it was opened.
+    Connection { app_id: &'a str },
+}
+
+impl Trust<'_> {
+    fn check(&self, given: Option<&Token>) -> Result<(), WebhookError> {
+        match self {
+            Trust::Token(app) => check_token(app, given),
+            Trust::Connection { .. } => Ok(()),
+        }
+    }
+
+    fn configured_app_id(&self) -> &str {
+        match self {
+            Trust::Token(app) => &app.app_id,
+            Trust::Connection { app_id } => app_id,
+        }
+    }
+
+    /// The JSON with the verification token redacted: the configured token
+    /// for a webhook (it matched the envelope's), else every token the
+    /// envelope carries.
+    fn redact(&self, json: &str, tokens: &[Option<&Token>]) -> String {
+        match self {
+            Trust::Token(app) => redact_token(json, &app.verification_token),
+            Trust::Connection { .. } => tokens
+                .iter()
+                .flatten()
+                .fold(json.to_owned(), |json, token| {
+                    redact_token(&json, token.expose())
+                }),
+        }
+    }
+}
+
+/// Classifies a plaintext envelope (schema 2.0 or 1.0) into an event, after
+/// `trust` accepted it.
+fn classify(
+    json: &str,
+    fuzzy: FuzzyEnvelope,
+    trust: Trust<'_>,
+) -> Result<VerifiedEvent, WebhookError> {
     let event = if fuzzy.schema.is_some() || fuzzy.header.is_some() {
         let header = fuzzy
             .header
             .ok_or_else(|| WebhookError::Malformed("schema 2.0 without a header".into()))?;
-        check_token(app, header.token.as_ref())?;
+        trust.check(header.token.as_ref())?;
         let event_id = non_empty(header.event_id.clone()).ok_or(WebhookError::MissingEventId)?;
         let event_type =
             non_empty(header.event_type.clone()).ok_or(WebhookError::MissingEventType)?;
+        let json = trust.redact(json, &[header.token.as_ref(), fuzzy.token.as_ref()]);
         VerifiedEvent {
             event_id,
             event_type,
             tenant: header.tenant_key.clone().unwrap_or_default(),
-            app_id: non_empty(header.app_id.clone()).unwrap_or_else(|| app.app_id.clone()),
+            app_id: non_empty(header.app_id.clone())
+                .unwrap_or_else(|| trust.configured_app_id().to_owned()),
             create_time: header.create_time.clone(),
             envelope: Box::new(Envelope::V2 {
                 schema: fuzzy.schema.unwrap_or_default(),
                 header,
                 event: fuzzy.event.unwrap_or(Value::Null),
             }),
-            json: redact_token(&json, &app.verification_token),
+            json,
         }
     } else if fuzzy.uuid.is_some() {
-        check_token(app, fuzzy.token.as_ref())?;
+        trust.check(fuzzy.token.as_ref())?;
+        let json = trust.redact(json, &[fuzzy.token.as_ref()]);
         let uuid = non_empty(fuzzy.uuid).ok_or(WebhookError::MissingEventId)?;
         let event = fuzzy.event.unwrap_or(Value::Null);
         let field = |name: &str| event.get(name).and_then(Value::as_str).map(str::to_owned);
@@ -242,7 +328,8 @@ fn open(app: &FeishuApp, key: Option<&str>, raw_body: &[u8]) -> Result<Verified,
             event_id: uuid.clone(),
             event_type,
             tenant: field("tenant_key").unwrap_or_default(),
-            app_id: non_empty(field("app_id")).unwrap_or_else(|| app.app_id.clone()),
+            app_id: non_empty(field("app_id"))
+                .unwrap_or_else(|| trust.configured_app_id().to_owned()),
             create_time: None,
             envelope: Box::new(Envelope::V1 {
                 ts: fuzzy.ts,
@@ -250,16 +337,16 @@ fn open(app: &FeishuApp, key: Option<&str>, raw_body: &[u8]) -> Result<Verified,
                 kind: fuzzy.kind,
                 event,
             }),
-            json: redact_token(&json, &app.verification_token),
+            json,
         }
     } else {
         // Neither a header nor a uuid: nothing identifies the delivery. The
         // token is still checked first so that an unauthenticated caller
         // learns nothing about the body's shape.
-        check_token(app, fuzzy.token.as_ref())?;
+        trust.check(fuzzy.token.as_ref())?;
         return Err(WebhookError::MissingEventId);
     };
-    Ok(Verified::Event(event))
+    Ok(event)
 }
 
 fn parse(bytes: &[u8]) -> Result<FuzzyEnvelope, WebhookError> {
@@ -581,5 +668,79 @@ mod tests {
             br#"{"schema":"2.0","header":{"event_id":"e","event_type":"x","token":"s3cret"}}"#;
         let event = expect_event(verify(&app("s3cret", None), &HeaderMap::new(), body));
         assert!(!format!("{event:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn a_long_connection_payload_needs_no_token_and_keeps_none() {
+        // Whatever token the envelope carries, nothing is compared with it...
+        let body = br#"{"schema":"2.0","header":{"event_id":"e1","event_type":"x.y","create_time":"1615381917559","token":"any-token","tenant_key":"t1"},"event":{"k":1}}"#;
+        let event = verify_long_connection_payload("cli_conn", body).unwrap();
+        assert_eq!(event.event_id(), "e1");
+        assert_eq!(event.event_type(), "x.y");
+        assert_eq!(event.tenant(), "t1");
+        assert_eq!(
+            event.app_id(),
+            "cli_conn",
+            "the connection's app when the envelope names none"
+        );
+        assert_eq!(event.create_time(), Some("1615381917559"));
+        assert_eq!(event.event()["k"], 1);
+        // ...and it is redacted all the same, the rest verbatim.
+        let expected = std::str::from_utf8(body)
+            .unwrap()
+            .replace("\"any-token\"", "\"**REDACTED**\"");
+        assert_eq!(event.json(), expected);
+
+        // The same envelope by webhook: the same classification.
+        let webhook = expect_event(verify(&app("any-token", None), &HeaderMap::new(), body));
+        assert_eq!(webhook.envelope(), event.envelope());
+        assert_eq!(webhook.json(), event.json());
+
+        let no_token = br#"{"schema":"2.0","header":{"event_id":"e2","event_type":"x"}}"#;
+        let event = verify_long_connection_payload("cli_conn", no_token).unwrap();
+        assert_eq!(event.json(), std::str::from_utf8(no_token).unwrap());
+    }
+
+    #[test]
+    fn a_v1_long_connection_payload_is_classified_like_a_webhook() {
+        let body = br#"{"ts":"1502199207.7171419","uuid":"u-1","token":"tok","type":"event_callback","event":{"type":"remedy_approval","tenant_key":"t2"}}"#;
+        let event = verify_long_connection_payload("cli_conn", body).unwrap();
+        assert_eq!(event.event_id(), "u-1");
+        assert_eq!(event.event_type(), "remedy_approval");
+        assert_eq!(event.app_id(), "cli_conn");
+        assert!(!event.json().contains("\"tok\""));
+    }
+
+    #[test]
+    fn a_long_connection_payload_must_be_a_plain_identified_event() {
+        let encrypted = br#"{"encrypt":"P37w+VZImNgPEO1RBhJ6RtKl7n6zymIbEG1pReEzghk="}"#;
+        assert!(matches!(
+            verify_long_connection_payload("cli", encrypted),
+            Err(WebhookError::NoEncryptKey)
+        ));
+        assert!(matches!(
+            verify_long_connection_payload("cli", GO_BODY.as_bytes()),
+            Err(WebhookError::Malformed(_))
+        ));
+        let no_id = br#"{"schema":"2.0","header":{"event_type":"x"}}"#;
+        assert!(matches!(
+            verify_long_connection_payload("cli", no_id),
+            Err(WebhookError::MissingEventId)
+        ));
+        let no_type = br#"{"schema":"2.0","header":{"event_id":"e"}}"#;
+        assert!(matches!(
+            verify_long_connection_payload("cli", no_type),
+            Err(WebhookError::MissingEventType)
+        ));
+        for body in [&b"{not json"[..], b"[1]", b""] {
+            assert!(matches!(
+                verify_long_connection_payload("cli", body),
+                Err(WebhookError::Malformed(_))
+            ));
+        }
+        assert!(matches!(
+            verify_long_connection_payload("cli", br#"{"token":"t"}"#),
+            Err(WebhookError::MissingEventId)
+        ));
     }
 }
