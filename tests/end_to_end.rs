@@ -3,30 +3,18 @@
 //! subscriber, on a fresh SQLite file and, when `HUB_TEST_POSTGRES_URL` is
 //! set, on a fresh PostgreSQL database.
 
-use std::path::Path;
-use std::time::Duration;
-
-use attendance_proto::v1::attendance_service_client::AttendanceServiceClient;
 use attendance_proto::v1::{
-    log_entry, subscribe_request, subscribe_response, ListPunchesRequest, ListShiftResultsRequest,
-    LogEntry, LogEntryKind, PunchOrigin, ShiftStatus, SubscribeRequest, SubscribeResponse,
-    WorkDirection,
+    log_entry, subscribe_request, ListPunchesRequest, ListShiftResultsRequest, LogEntry,
+    LogEntryKind, PunchOrigin, ShiftStatus, SubscribeRequest, WorkDirection,
 };
 use attendance_testkit::feishu::{encrypted_body, FeishuWebhookSender};
 use attendance_testkit::hub::HubProcess;
 use attendance_testkit::TestDatabase;
-use tonic::transport::Channel;
-use tonic::Streaming;
 
-const FLOW_JSON: &str = include_str!("../examples/feishu/user_flow_created_v1.json");
-const TASK_JSON: &str = include_str!("../examples/feishu/user_task_updated_v1.json");
-const FLOW_TOKEN: &str = "wz5vVgAqJ0cghdfdjdVuxeyTt8hvYHBg";
-const TASK_TOKEN: &str = "drIibiox5ZEZl5UvuRL3Uf3LNwD0fB6e";
+mod support;
+use support::*;
+
 const ENCRYPT_KEY: &str = "e2e-encrypt-key";
-
-fn binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_attendance-hub"))
-}
 
 /// The seed events come from two Feishu apps; each is configured twice, once
 /// plain and once with an encrypt key, as a tenant migrating to encryption would.
@@ -66,79 +54,6 @@ encrypt_key = "{ENCRYPT_KEY}"
 "#,
         url = db.url()
     )
-}
-
-macro_rules! on_both_backends {
-    ($($name:ident => $body:expr;)*) => {
-        mod sqlite {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    ($body)(TestDatabase::sqlite()).await;
-                }
-            )*
-        }
-        mod postgres {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(db) = TestDatabase::postgres().await else {
-                        eprintln!("HUB_TEST_POSTGRES_URL unset: PostgreSQL case not run");
-                        return;
-                    };
-                    ($body)(db).await;
-                }
-            )*
-        }
-    };
-}
-
-async fn client(hub: &HubProcess) -> AttendanceServiceClient<Channel> {
-    AttendanceServiceClient::connect(hub.grpc_url())
-        .await
-        .expect("gRPC connects")
-}
-
-async fn open_stream(
-    hub: &HubProcess,
-    start: Option<subscribe_request::Start>,
-) -> Streaming<SubscribeResponse> {
-    client(hub)
-        .await
-        .subscribe(SubscribeRequest {
-            start,
-            filter: None,
-        })
-        .await
-        .expect("Subscribe accepted")
-        .into_inner()
-}
-
-/// Every entry until the stream goes idle (the first heartbeat after them),
-/// and the cursor that heartbeat carried.
-async fn entries_until_idle(stream: &mut Streaming<SubscribeResponse>) -> (Vec<LogEntry>, String) {
-    let mut entries = Vec::new();
-    loop {
-        let item = tokio::time::timeout(Duration::from_secs(15), stream.message())
-            .await
-            .expect("an item or heartbeat within 15 s")
-            .expect("stream healthy")
-            .expect("stream open");
-        match item.item {
-            Some(subscribe_response::Item::Entry(entry)) => entries.push(entry),
-            Some(subscribe_response::Item::Progress(progress)) => {
-                return (entries, progress.cursor)
-            }
-            None => panic!("empty item"),
-        }
-    }
-}
-
-async fn everything(hub: &HubProcess) -> Vec<LogEntry> {
-    let mut stream = open_stream(hub, Some(subscribe_request::Start::FromBeginning(true))).await;
-    entries_until_idle(&mut stream).await.0
 }
 
 fn assert_seed_punch(entry: &LogEntry) {
@@ -327,4 +242,92 @@ on_both_backends! {
         use tonic_types::StatusExt;
         assert_eq!(ahead.get_error_details().error_info().unwrap().reason, "CURSOR_UNKNOWN");
     };
+}
+
+async fn channel(hub: &HubProcess) -> tonic::transport::Channel {
+    tonic::transport::Channel::from_shared(hub.grpc_url())
+        .unwrap()
+        .connect()
+        .await
+        .expect("gRPC connects")
+}
+
+/// What grpcurl and `buf curl` rely on: reflection (both protocol versions)
+/// lists the services, and gRPC health answers for the hub's service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_and_health_answer_like_grpcurl_needs() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_reflection::pb::{v1, v1alpha};
+
+    let db = TestDatabase::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(binary(), dir.path(), &config(&db)).await;
+
+    let request = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut reflection =
+        v1::server_reflection_client::ServerReflectionClient::new(channel(&hub).await);
+    let mut answers = reflection
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        answers.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("a service list");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in [
+        "attendance.v1.AttendanceService",
+        "attendance.v1.AdminService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+
+    // The symbol grpcurl resolves before calling ListPunches, over the older protocol.
+    let request = v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            v1alpha::server_reflection_request::MessageRequest::FileContainingSymbol(
+                "attendance.v1.AttendanceService".into(),
+            ),
+        ),
+    };
+    let mut reflection =
+        v1alpha::server_reflection_client::ServerReflectionClient::new(channel(&hub).await);
+    let mut answers = reflection
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    match answers.message().await.unwrap().unwrap().message_response {
+        Some(v1alpha::server_reflection_response::MessageResponse::FileDescriptorResponse(
+            files,
+        )) => {
+            assert!(!files.file_descriptor_proto.is_empty());
+        }
+        other => panic!("a file descriptor, got {other:?}"),
+    }
+
+    let mut health = HealthClient::new(channel(&hub).await);
+    let status = health
+        .check(HealthCheckRequest {
+            service: "attendance.v1.AttendanceService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(status, ServingStatus::Serving as i32);
 }

@@ -6,13 +6,21 @@
 //! a [`VerifiedCallback`]) or `stream_frame` (an EVENT frame becomes a
 //! [`StreamEvent`]) → `translate` (pure) → a [`DeliverySink`] chosen by the
 //! caller. [`pull_triggers`] says which employee-days a delivery calls for
-//! pulling. This crate knows nothing of storage and opens no socket.
+//! pulling. `api` is the client of DingTalk's open APIs; `pull` translates
+//! what they answer (pure) and `reconcile` runs one pass through a sink.
+//! `stream` is the Stream client: it dials DingTalk's gateway and commits
+//! each event through a sink before acknowledging it.
+//! This crate knows nothing of storage and binds no socket.
 //!
 //! [`DeliverySink`]: attendance_proto::ingest::DeliverySink
 
+pub mod api;
 pub mod callback;
 pub mod crypto;
 pub mod error;
+pub mod pull;
+pub mod reconcile;
+pub mod stream;
 pub mod stream_frame;
 pub mod translate;
 pub mod trigger;

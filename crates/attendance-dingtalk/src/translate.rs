@@ -100,6 +100,37 @@ pub fn translate_stream(
     .translate()
 }
 
+/// Translates an event body that reached the hub other than by its push
+/// (failed-push recovery, [`crate::pull::failed_push_delivery`]): the same
+/// facts the push would have given, on `channel`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn translate_body(
+    app: &DingTalkApp,
+    channel: Channel,
+    event_id: &str,
+    event_type: &str,
+    corp_id: Option<&str>,
+    vendor_time_ms: Option<i64>,
+    raw_json: &str,
+    body: Result<Map<String, Value>, String>,
+    received_time: Timestamp,
+) -> Delivery {
+    Inbound {
+        app: &app.name,
+        client_id: &app.client_id,
+        configured_corp_id: app.corp_id.as_deref(),
+        channel,
+        event_id,
+        event_type,
+        envelope_corp_id: corp_id,
+        vendor_time_ms,
+        raw_json,
+        body,
+        received_time,
+    }
+    .translate()
+}
+
 /// What both channels reduce to.
 struct Inbound<'a> {
     app: &'a str,

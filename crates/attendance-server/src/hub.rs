@@ -3,16 +3,22 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use attendance_core::{Store, StoreError, StoreOptions};
+use attendance_dingtalk::stream::{self as dingtalk_stream, StreamApp, StreamOptions, StreamState};
+use attendance_feishu::long_connection::{self, ConnectionState, LongConnectionApp};
+use attendance_proto::v1::admin_service_server::AdminServiceServer;
 use attendance_proto::v1::attendance_service_server::AttendanceServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::admin::AdminApi;
 use crate::config::Config;
 use crate::grpc::AttendanceApi;
+use crate::reconciliation::Reconciliation;
 
 /// Why the hub could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -113,14 +119,32 @@ impl Hub {
             store: store.clone(),
             heartbeat: Duration::from_secs(config.server.heartbeat_seconds),
         };
+        let reconciliation = Reconciliation::new(&config, store.clone());
+        let scheduled = tokio::spawn(reconciliation.clone().run_schedule(stop_rx.clone()));
+        // DingTalk trigger pulls (getupdatedata) and failed-push recovery.
+        let (dingtalk_pulls, dingtalk_pull_tasks) =
+            crate::dingtalk_pulls::start(&reconciliation, &store, &stop_rx);
+        // pulls: for the HTTP callback router, once it hands its committed
+        // triggers on (one router serves every app; each Stream client gets
+        // its app's `queue_for` below).
+        let _dingtalk_pull_queue = dingtalk_pulls.queue();
+        let admin = AdminApi {
+            store: store.clone(),
+            reconciliation,
+        };
         let grpc_server = tonic::transport::Server::builder()
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(AttendanceServiceServer::new(api))
+            .add_service(AdminServiceServer::new(admin))
             .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), stopped(stop_rx.clone()));
 
-        let http_app = crate::http::app(&config, store.clone());
+        let (long_connections, long_connection_tasks) =
+            spawn_long_connections(&config, &store, &health, &stop_rx);
+        let (dingtalk_streams, dingtalk_stream_tasks) =
+            spawn_dingtalk_streams(&config, &store, &dingtalk_pulls, &health, &stop_rx);
+        let http_app = crate::http::app(&config, store.clone(), long_connections, dingtalk_streams);
         let http_server =
             axum::serve(http, http_app).with_graceful_shutdown(stopped(stop_rx.clone()));
 
@@ -154,7 +178,124 @@ impl Hub {
             }
         };
         signal.abort();
+        scheduled.abort();
+        // Long connections and DingTalk streams send the acks of commits in
+        // flight and close before the store does (the aborted signal task
+        // ends them too).
+        let vendor_connections = long_connection_tasks
+            .into_iter()
+            .chain(dingtalk_stream_tasks);
+        let _ = tokio::time::timeout(grace, futures::future::join_all(vendor_connections)).await;
+        // A failed-push batch being committed finishes before the store closes.
+        let _ = tokio::time::timeout(grace, futures::future::join_all(dingtalk_pull_tasks)).await;
         store.close().await;
         result
     }
+}
+
+/// Starts one Feishu long connection per app with `long_connection = true`,
+/// committing into `store` and ending with `stop`. Each connection's state
+/// goes to `/healthz` (the returned list) and to gRPC health as the service
+/// `feishu.long_connection.<name>`: SERVING while connected, NOT_SERVING
+/// otherwise.
+fn spawn_long_connections(
+    config: &Config,
+    store: &Store,
+    health: &tonic_health::server::HealthReporter,
+    stop: &watch::Receiver<bool>,
+) -> (
+    crate::http::LongConnectionStates,
+    Vec<tokio::task::JoinHandle<()>>,
+) {
+    let mut states = Vec::new();
+    let mut tasks = Vec::new();
+    for app in config.feishu.iter().filter(|app| app.long_connection) {
+        let (state_tx, state_rx) = watch::channel(ConnectionState::Connecting);
+        let connection = LongConnectionApp {
+            name: app.name.clone(),
+            app_id: app.app_id.clone(),
+            app_secret: app.app_secret.clone(),
+            base_url: app.base_url.clone(),
+        };
+        tasks.push(tokio::spawn(long_connection::run(
+            connection,
+            Arc::new(store.clone()),
+            state_tx,
+            stop.clone(),
+        )));
+        let health = health.clone();
+        let service = format!("feishu.long_connection.{}", app.name);
+        let mut state = state_rx.clone();
+        // Ends when the connection's task does (its sender is dropped).
+        tokio::spawn(async move {
+            loop {
+                let status = if state.borrow_and_update().is_connected() {
+                    tonic_health::ServingStatus::Serving
+                } else {
+                    tonic_health::ServingStatus::NotServing
+                };
+                health.set_service_status(&service, status).await;
+                if state.changed().await.is_err() {
+                    break;
+                }
+            }
+        });
+        states.push((app.name.clone(), state_rx));
+    }
+    (Arc::new(states), tasks)
+}
+
+/// Starts one DingTalk Stream client per app with `stream = true`,
+/// committing into `store`, handing committed triggers to the app's pull
+/// queue, and ending with `stop`. Each stream's state goes to `/healthz`
+/// (the returned list) and to gRPC health as the service
+/// `dingtalk.stream.<name>`: SERVING while connected, NOT_SERVING otherwise.
+fn spawn_dingtalk_streams(
+    config: &Config,
+    store: &Store,
+    pulls: &crate::dingtalk_pulls::DingTalkPulls,
+    health: &tonic_health::server::HealthReporter,
+    stop: &watch::Receiver<bool>,
+) -> (
+    crate::http::DingTalkStreamStates,
+    Vec<tokio::task::JoinHandle<()>>,
+) {
+    let mut states = Vec::new();
+    let mut tasks = Vec::new();
+    for app in config.dingtalk.iter().filter(|app| app.stream) {
+        let (state_tx, state_rx) = watch::channel(StreamState::Connecting);
+        let stream = StreamApp {
+            app: crate::http::dingtalk_app(app),
+            api_base_url: app.api_base_url.clone(),
+            options: StreamOptions::default(),
+        };
+        // pulls: each stream hands its committed triggers to its app's queue.
+        let queue = pulls.queue_for(&app.name);
+        tasks.push(tokio::spawn(dingtalk_stream::run(
+            stream,
+            Arc::new(store.clone()),
+            queue,
+            state_tx,
+            stop.clone(),
+        )));
+        let health = health.clone();
+        let service = format!("dingtalk.stream.{}", app.name);
+        let mut state = state_rx.clone();
+        // Ends when the stream's task does (its sender is dropped).
+        tokio::spawn(async move {
+            loop {
+                let status = if state.borrow_and_update().is_connected() {
+                    tonic_health::ServingStatus::Serving
+                } else {
+                    tonic_health::ServingStatus::NotServing
+                };
+                health.set_service_status(&service, status).await;
+                if state.changed().await.is_err() {
+                    break;
+                }
+            }
+        });
+        states.push((app.name.clone(), state_rx));
+    }
+    (Arc::new(states), tasks)
 }

@@ -2,11 +2,14 @@
 //! APIs, and the two listeners. Only this crate binds sockets or reads the
 //! environment.
 
+mod admin;
 pub mod config;
+mod dingtalk_pulls;
 mod error;
 mod grpc;
 mod http;
 mod hub;
+mod reconciliation;
 
 pub use config::{Config, ConfigError, Environment, ProcessEnvironment};
 pub use hub::{Hub, HubError};

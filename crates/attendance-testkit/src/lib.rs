@@ -2,6 +2,10 @@
 //! speak the real wire protocol, and the real hub binary as a child process.
 
 pub mod database;
+pub mod dingtalk;
+pub mod fake_dingtalk;
+pub mod fake_dingtalk_api;
+pub mod fake_feishu;
 pub mod feishu;
 pub mod hub;
 

@@ -1,0 +1,184 @@
+//! Reconciliation end to end: pushes through the webhook, then the real hub
+//! pulls from a fake Feishu API over real HTTP (with throttling and a token
+//! that stops being valid), applies the differences, and signals the day.
+
+use attendance_proto::v1::{
+    log_entry, subscribe_request, GetIngestStatsRequest, LogEntryKind, ReconcileRequest,
+    ShiftStatus, Vendor, WorkDirection,
+};
+use attendance_testkit::fake_feishu::{FakeFeishu, FakeFeishuApi};
+use attendance_testkit::feishu::FeishuWebhookSender;
+use attendance_testkit::hub::HubProcess;
+use attendance_testkit::TestDatabase;
+use serde_json::json;
+
+mod support;
+use support::*;
+
+const APP_ID: &str = "cli_a0c203e66cf8100c";
+const APP_SECRET: &str = "fake-secret";
+const EMPLOYEE: &str = "2b68933a";
+const PUSHED_RECORD: &str = "6938012269578125316";
+/// 2021-03-10 23:00 in Asia/Shanghai: a punch on the seed's work day that no push announced.
+const MISSING_RECORD: &str = "7000000000000000001";
+const MISSING_CHECK_TIME: i64 = 1_615_388_400;
+
+fn config(db: &TestDatabase, api_base: &str) -> String {
+    format!(
+        r#"
+[server]
+grpc_listen = "127.0.0.1:0"
+http_listen = "127.0.0.1:0"
+heartbeat_seconds = 1
+
+[storage]
+url = "{url}"
+
+[reconciliation]
+enabled = false   # passes run only when the test asks
+
+[[feishu]]
+name = "acme"
+app_id = "{APP_ID}"
+app_secret = "{APP_SECRET}"
+verification_token = "{FLOW_TOKEN}"
+base_url = "{api_base}"
+time_zone = "Asia/Shanghai"
+
+[[feishu]]
+name = "acme-hr"
+app_id = "cli_a0c27934a1f8100b"
+verification_token = "{TASK_TOKEN}"
+"#,
+        url = db.url()
+    )
+}
+
+/// What the Feishu API knows: the pushed punch as Feishu returns it, a punch
+/// that was never pushed, and the day's result after its status changed.
+fn vendor_truth(api: &FakeFeishuApi) {
+    let flow = |record: &str, check_time: i64| {
+        json!({
+            "user_id": EMPLOYEE, "creator_id": EMPLOYEE,
+            "location_name": "浙江省杭州市余杭区五常街道木桥头西溪八方城",
+            "check_time": check_time.to_string(), "comment": "", "record_id": record,
+            "ssid": "ByteDance Inc", "bssid": "b0:b8:67:62:18:73",
+            "is_field": false, "is_wifi": false, "type": 0, "photo_urls": []
+        })
+    };
+    api.set_flows(vec![
+        flow(PUSHED_RECORD, 1_615_381_916),
+        flow(MISSING_RECORD, MISSING_CHECK_TIME),
+    ]);
+    api.set_tasks(vec![json!({
+        "result_id": "6936733176245026817", "user_id": EMPLOYEE, "employee_name": "Zhang San",
+        "day": 20210310, "group_id": "6935645428507557915", "shift_id": "6938006252085739521",
+        "records": [{
+            "check_in_record_id": PUSHED_RECORD,
+            "check_in_record": flow(PUSHED_RECORD, 1_615_381_916),
+            "check_in_result": "Normal", "check_in_result_supplement": "CardReplacementApplication",
+            "check_in_shift_time": "1615338000",
+            "check_out_record_id": MISSING_RECORD,
+            "check_out_record": flow(MISSING_RECORD, MISSING_CHECK_TIME),
+            "check_out_result": "Normal", "check_out_result_supplement": "None",
+            "check_out_shift_time": "1615370400",
+            "task_shift_type": 0
+        }]
+    })]);
+}
+
+fn reconcile_the_seed_day() -> ReconcileRequest {
+    ReconcileRequest {
+        vendor: Vendor::Feishu as i32,
+        app: "acme".into(),
+        work_date_from: "2021-03-10".into(),
+        work_date_to: "2021-03-10".into(),
+        employee_ids: vec![],
+    }
+}
+
+on_both_backends! {
+    a_pass_applies_what_pushes_missed_then_changes_nothing => |db: TestDatabase| async move {
+        // One fake plays the whole vendor: the hub's base_url serves the APIs.
+        let feishu = FakeFeishu::start_with_api(FakeFeishuApi::new(APP_ID, APP_SECRET)).await;
+        let api = feishu.api().clone();
+        vendor_truth(&api);
+        let api_base = feishu.base_url().to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let hub = HubProcess::start(binary(), dir.path(), &config(&db, &api_base)).await;
+        let http = hub.http_url();
+        assert_eq!(FeishuWebhookSender::new(&http, "acme", None).post_plain(FLOW_JSON).await.status, 200);
+        assert_eq!(FeishuWebhookSender::new(&http, "acme-hr", None).post_plain(TASK_JSON).await.status, 200);
+        let pushed = everything(&hub).await;
+        assert_eq!(pushed.len(), 2);
+
+        // Throttled twice on the way: the pass waits it out instead of failing.
+        api.throttle_next(2, 1);
+        let mut admin = admin(&hub).await;
+        let first = admin.reconcile(reconcile_the_seed_day()).await.unwrap().into_inner();
+        assert_eq!(first.apps.len(), 1);
+        let outcome = &first.apps[0];
+        assert_eq!(outcome.error, "", "the pass completes");
+        assert_eq!(outcome.work_dates_reconciled, vec!["2021-03-10".to_string()]);
+        assert_eq!(outcome.differences_applied, 3, "{outcome:?}");
+        assert!(api.calls().iter().filter(|c| c.status == 429).count() == 2);
+
+        // A subscriber resuming after the pushes catches up on what the pass applied.
+        let mut stream = open_stream(&hub, Some(subscribe_request::Start::AfterCursor(pushed[1].cursor.clone()))).await;
+        let (entries, reconciled_cursor) = entries_until_idle(&mut stream).await;
+        let kinds: Vec<i32> = entries.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds.last(), Some(&(LogEntryKind::DayReconciled as i32)), "{entries:#?}");
+        let missing: Vec<_> = entries.iter().filter_map(|e| match &e.fact {
+            Some(log_entry::Fact::Punch(p)) => Some(p),
+            _ => None,
+        }).collect();
+        assert_eq!(missing.len(), 1, "only the punch no push announced: {entries:#?}");
+        assert_eq!(missing[0].record_id, MISSING_RECORD);
+        assert_eq!(missing[0].check_time.unwrap().seconds, MISSING_CHECK_TIME);
+        let results: Vec<_> = entries.iter().filter_map(|e| match &e.fact {
+            Some(log_entry::Fact::ShiftResult(s)) => Some(s),
+            _ => None,
+        }).collect();
+        let on_duty = results.iter().find(|s| s.direction == WorkDirection::OnDuty as i32).expect("on-duty result");
+        assert_eq!(on_duty.revision, 2, "a new revision of the pushed result");
+        assert_eq!(on_duty.status, ShiftStatus::Normal as i32);
+        assert_eq!(on_duty.previous_status, ShiftStatus::Late as i32, "what it said before");
+        assert_eq!(on_duty.task_id, "6936733176245026817", "push-only fields survive the pull");
+        assert_eq!(on_duty.scheduled_time.unwrap().seconds, 1_615_338_000);
+        let Some(log_entry::Fact::DayReconciled(day)) = &entries.last().unwrap().fact else { unreachable!() };
+        assert_eq!(day.work_date, "2021-03-10");
+        assert_eq!(day.source.as_ref().unwrap().tenant, "2fce678eb60d1651");
+
+        // The token stops being valid: refreshed once, and the pass still completes.
+        let tokens_before = api.tokens_issued();
+        api.expire_tokens();
+        let second = admin.reconcile(reconcile_the_seed_day()).await.unwrap().into_inner();
+        assert_eq!(second.apps[0].error, "");
+        assert_eq!(second.apps[0].differences_applied, 0, "a second pass changes nothing");
+        assert_eq!(api.tokens_issued(), tokens_before + 1);
+        let mut stream = open_stream(&hub, Some(subscribe_request::Start::AfterCursor(reconciled_cursor))).await;
+        let (after, _) = entries_until_idle(&mut stream).await;
+        assert!(after.is_empty(), "nothing new for the subscriber: {after:#?}");
+
+        let stats = admin.get_ingest_stats(GetIngestStatsRequest {}).await.unwrap().into_inner();
+        let acme = stats.vendor_calls.iter().find(|c| c.app == "acme").expect("acme's calls are counted");
+        assert_eq!(acme.calls, api.calls().len() as i64, "every call the fake answered is metered");
+        assert_eq!(stats.deliveries_translated, 2);
+    };
+
+    a_bad_window_is_refused => |db: TestDatabase| async move {
+        let api = FakeFeishuApi::new(APP_ID, APP_SECRET);
+        let api_base = api.serve().await;
+        let dir = tempfile::tempdir().unwrap();
+        let hub = HubProcess::start(binary(), dir.path(), &config(&db, &api_base)).await;
+        let mut admin = admin(&hub).await;
+        let mut request = reconcile_the_seed_day();
+        request.work_date_to = "2021-03-01".into();
+        let refused = admin.reconcile(request).await.expect_err("to before from");
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+        let mut request = reconcile_the_seed_day();
+        request.app = "nobody".into();
+        assert_eq!(admin.reconcile(request).await.expect_err("unknown app").code(), tonic::Code::InvalidArgument);
+        assert!(api.calls().is_empty(), "nothing was pulled");
+    };
+}
