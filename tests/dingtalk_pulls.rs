@@ -220,6 +220,36 @@ on_both_backends! {
         assert_eq!(pulled.provenance.as_ref().unwrap().channel, Channel::Pull as i32);
     };
 
+    a_called_back_punch_pulls_its_day_too => |db: TestDatabase| async move {
+        let api = FakeDingTalkApi::new(CLIENT_ID, CLIENT_SECRET);
+        let fixture: Value = serde_json::from_str(GETUPDATEDATA).unwrap();
+        api.set_update_data("user01", date("2021-01-14"), fixture["result"].clone());
+        let api_base = api.serve().await;
+        let dir = tempfile::tempdir().unwrap();
+        let hub = HubProcess::start(binary(), dir.path(), &config(&db, &api_base, 0, false)).await;
+
+        // The same punch as over Stream, delivered as an encrypted HTTP callback.
+        let event = json!({
+            "EventType": "attendance_check_record", "CorpId": CORP, "eventId": "evt-callback-1",
+            "DataList": [{
+                "userId": "user01", "corpId": CORP, "checkTime": cst_millis("2021-01-14 11:21:59"),
+                "bizId": "BIZ-0002", "locationMethod": "MAP", "checkByUser": true
+            }]
+        });
+        assert_eq!(push(&hub, &event).await, 200, "{}", hub.log());
+        let h = &hub;
+        let results = eventually("the pulled shift result", move || async move {
+            Some(shift_results(h, "user01", "2021-01-14").await).filter(|r| !r.is_empty())
+        }).await;
+        assert_eq!(results.len(), 1, "{results:#?}");
+        assert_eq!(results[0].status, ShiftStatus::Late as i32);
+        assert_eq!(results[0].source.as_ref().unwrap().tenant, CORP);
+        // A redelivered callback is a duplicate: no second pull is spent on it.
+        assert_eq!(push(&hub, &event).await, 200);
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert_eq!(api.calls_to("getupdatedata").len(), 1, "{:?}", api.calls());
+    };
+
     failed_pushes_become_the_facts_their_pushes_would_have_made => |db: TestDatabase| async move {
         let api = FakeDingTalkApi::new(CLIENT_ID, CLIENT_SECRET);
         let fixture: Value = serde_json::from_str(FAILED_RESULT).unwrap();

@@ -19,7 +19,8 @@ use rand::Rng;
 
 use crate::crypto;
 use crate::error::CallbackError;
-use crate::translate::translate_callback;
+use crate::translate::{instance_pulls, pull_triggers, translate_callback};
+use crate::trigger::PullQueue;
 use crate::verify::{verify_callback, VerifiedCallback};
 use crate::wire::CallbackQuery;
 
@@ -85,6 +86,7 @@ impl std::fmt::Debug for DingTalkApp {
 struct Shared {
     apps: HashMap<String, DingTalkApp>,
     sink: Arc<dyn DeliverySink>,
+    pulls: Arc<dyn PullQueue>,
     body_limit: usize,
 }
 
@@ -93,13 +95,21 @@ struct Shared {
 /// Apps are looked up by [`DingTalkApp::name`]; of duplicates the last one
 /// wins, and apps without callback settings get 404. Bodies over `body_limit`
 /// bytes are refused with 413.
-pub fn router(apps: Vec<DingTalkApp>, sink: Arc<dyn DeliverySink>, body_limit: usize) -> Router {
+/// After each committed (not duplicate) event, the days and approvals it calls
+/// for pulling go to `pulls`, outside the acknowledgement path.
+pub fn router(
+    apps: Vec<DingTalkApp>,
+    sink: Arc<dyn DeliverySink>,
+    pulls: Arc<dyn PullQueue>,
+    body_limit: usize,
+) -> Router {
     let shared = Arc::new(Shared {
         apps: apps
             .into_iter()
             .map(|app| (app.name.clone(), app))
             .collect(),
         sink,
+        pulls,
         body_limit,
     });
     Router::new()
@@ -148,7 +158,15 @@ async fn receive(
             return reject(&app.name, error);
         }
     };
-    match handle(app, shared.sink.as_ref(), &query, &body).await {
+    match handle(
+        app,
+        shared.sink.as_ref(),
+        shared.pulls.as_ref(),
+        &query,
+        &body,
+    )
+    .await
+    {
         Ok(response) => response,
         Err(error) => reject(&app.name, error),
     }
@@ -157,6 +175,7 @@ async fn receive(
 async fn handle(
     app: &DingTalkApp,
     sink: &dyn DeliverySink,
+    pulls: &dyn PullQueue,
     query: &CallbackQuery,
     body: &[u8],
 ) -> Result<Response, CallbackError> {
@@ -168,6 +187,8 @@ async fn handle(
     let delivery = translate_callback(&callback, SystemTime::now().into());
     let recognition = delivery.recognition.clone();
     let facts = delivery.facts.len();
+    // Pure, so computed before the delivery moves into the commit.
+    let (day_pulls, instance_pulls) = (pull_triggers(&delivery), instance_pulls(&delivery));
     let receipt = match sink.commit(delivery).await {
         Ok(receipt) => receipt,
         Err(error) => {
@@ -182,6 +203,10 @@ async fn handle(
             return Err(CallbackError::Sink(error));
         }
     };
+    if !receipt.duplicate_delivery {
+        pulls.pull_days(day_pulls);
+        pulls.pull_instances(instance_pulls);
+    }
     match &recognition {
         Recognition::Translated => tracing::info!(
             app = %app.name,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use attendance_core::Store;
 use attendance_dingtalk::stream::StreamState;
+use attendance_dingtalk::trigger::PullQueue;
 use attendance_dingtalk::DingTalkApp;
 use attendance_feishu::long_connection::ConnectionState;
 use attendance_feishu::FeishuApp;
@@ -47,6 +48,7 @@ pub(crate) fn app(
     store: Store,
     long_connections: LongConnectionStates,
     dingtalk_streams: DingTalkStreamStates,
+    dingtalk_pulls: Arc<dyn PullQueue>,
 ) -> Router {
     let feishu_apps = config
         .feishu
@@ -82,6 +84,7 @@ pub(crate) fn app(
         .merge(attendance_dingtalk::router(
             dingtalk_apps,
             dingtalk_sink,
+            dingtalk_pulls,
             config.server.max_body_bytes,
         ))
 }

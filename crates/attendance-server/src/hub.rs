@@ -124,10 +124,9 @@ impl Hub {
         // DingTalk trigger pulls (getupdatedata) and failed-push recovery.
         let (dingtalk_pulls, dingtalk_pull_tasks) =
             crate::dingtalk_pulls::start(&reconciliation, &store, &stop_rx);
-        // pulls: for the HTTP callback router, once it hands its committed
-        // triggers on (one router serves every app; each Stream client gets
-        // its app's `queue_for` below).
-        let _dingtalk_pull_queue = dingtalk_pulls.queue();
+        // One callback router serves every app, so its pulls go to the app
+        // whose corp_id is the tenant; each Stream client gets its own queue.
+        let callback_pulls = dingtalk_pulls.queue();
         let admin = AdminApi {
             store: store.clone(),
             reconciliation,
@@ -144,7 +143,13 @@ impl Hub {
             spawn_long_connections(&config, &store, &health, &stop_rx);
         let (dingtalk_streams, dingtalk_stream_tasks) =
             spawn_dingtalk_streams(&config, &store, &dingtalk_pulls, &health, &stop_rx);
-        let http_app = crate::http::app(&config, store.clone(), long_connections, dingtalk_streams);
+        let http_app = crate::http::app(
+            &config,
+            store.clone(),
+            long_connections,
+            dingtalk_streams,
+            callback_pulls,
+        );
         let http_server =
             axum::serve(http, http_app).with_graceful_shutdown(stopped(stop_rx.clone()));
 
