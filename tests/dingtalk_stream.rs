@@ -24,10 +24,7 @@ use attendance_testkit::fake_dingtalk_api::FakeDingTalkApi;
 use attendance_testkit::hub::HubProcess;
 use attendance_testkit::TestDatabase;
 use serde_json::{json, Value};
-use sqlx::Connection;
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 
 mod support;
 use support::*;
@@ -41,9 +38,6 @@ const PUNCH_USER: &str = "0126501";
 /// The console's callback token and aes_key (protocol notes, vector V1).
 const TOKEN: &str = "mryue";
 const AES_KEY: &str = "Yue0EfdN5900c1ce5cf6A152c63DDe1808a60c5ecd7";
-/// How long a test waits for the hub before it fails: generous, never a
-/// measurement.
-const WAIT: Duration = Duration::from_secs(120);
 
 /// Another punch: its own bizId, employee and instant.
 fn punch_data(biz_id: &str, user_id: &str, check_ms: i64) -> String {
@@ -103,120 +97,13 @@ async fn connected_hub(db: &TestDatabase, dir: &Path) -> (FakeDingTalk, HubProce
     (fake, hub)
 }
 
-async fn healthz(hub: &HubProcess) -> (u16, Value) {
-    let response = reqwest::get(format!("{}/healthz", hub.http_url()))
-        .await
-        .expect("/healthz answers");
-    let status = response.status().as_u16();
-    (status, response.json().await.expect("/healthz is JSON"))
-}
-
 /// Polls `/healthz` until the app's stream reports a state that starts with
 /// `prefix`; returns that state.
 async fn wait_for_state(hub: &HubProcess, app: &str, prefix: &str) -> String {
-    let mut last = Value::Null;
-    let found = tokio::time::timeout(WAIT, async {
-        loop {
-            let (_, body) = healthz(hub).await;
-            last = body["dingtalk_streams"][app].clone();
-            if let Some(state) = last.as_str().filter(|s| s.starts_with(prefix)) {
-                return state.to_owned();
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    wait_for_health_state(hub, "dingtalk_streams", app, prefix, |state| {
+        state.starts_with(prefix)
     })
-    .await;
-    found.unwrap_or_else(|_| panic!("{app} never reported {prefix:?}; last {last}"))
-}
-
-async fn grpc_health(hub: &HubProcess, service: &str) -> ServingStatus {
-    let channel = tonic::transport::Endpoint::from_shared(hub.grpc_url())
-        .expect("a valid URL")
-        .connect()
-        .await
-        .expect("gRPC connects");
-    let response = HealthClient::new(channel)
-        .check(HealthCheckRequest {
-            service: service.into(),
-        })
-        .await
-        .expect("the service is known to health")
-        .into_inner();
-    ServingStatus::try_from(response.status).expect("a known status")
-}
-
-async fn wait_for_grpc_health(hub: &HubProcess, service: &str, wanted: ServingStatus) {
-    let reached = tokio::time::timeout(WAIT, async {
-        while grpc_health(hub, service).await != wanted {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
-    assert!(reached.is_ok(), "{service} never became {wanted:?}");
-}
-
-/// A connection of the test's own to the hub's database.
-async fn database(db: &TestDatabase) -> sqlx::AnyConnection {
-    sqlx::any::install_default_drivers();
-    sqlx::AnyConnection::connect(db.url())
-        .await
-        .expect("the test reaches the hub's database")
-}
-
-/// The `deliveries` rows of one vendor event id: their channels.
-async fn delivery_channels(db: &TestDatabase, event_id: &str) -> Vec<i64> {
-    let mut connection = database(db).await;
-    let rows: Vec<(i64,)> = sqlx::query_as("SELECT channel FROM deliveries WHERE event_id = $1")
-        .bind(event_id)
-        .fetch_all(&mut connection)
-        .await
-        .expect("deliveries readable");
-    rows.into_iter().map(|(channel,)| channel).collect()
-}
-
-fn is_sqlite(db: &TestDatabase) -> bool {
-    db.url().starts_with("sqlite:")
-}
-
-/// Makes every insert into `deliveries` fail inside the database: a real
-/// commit failure, with nothing of the hub mocked.
-async fn inject_commit_failure(db: &TestDatabase) {
-    let statements: &[&str] = if is_sqlite(db) {
-        &[
-            "CREATE TRIGGER injected_failure BEFORE INSERT ON deliveries \
-           BEGIN SELECT RAISE(ABORT, 'injected'); END",
-        ]
-    } else {
-        &[
-            "CREATE FUNCTION injected_failure() RETURNS trigger LANGUAGE plpgsql AS \
-             $$ BEGIN RAISE EXCEPTION 'injected'; END $$",
-            "CREATE TRIGGER injected_failure BEFORE INSERT ON deliveries \
-             FOR EACH ROW EXECUTE FUNCTION injected_failure()",
-        ]
-    };
-    execute(db, statements).await;
-}
-
-async fn remove_commit_failure(db: &TestDatabase) {
-    let statements: &[&str] = if is_sqlite(db) {
-        &["DROP TRIGGER injected_failure"]
-    } else {
-        &[
-            "DROP TRIGGER injected_failure ON deliveries",
-            "DROP FUNCTION injected_failure()",
-        ]
-    };
-    execute(db, statements).await;
-}
-
-async fn execute(db: &TestDatabase, statements: &[&str]) {
-    let mut connection = database(db).await;
-    for statement in statements {
-        sqlx::raw_sql(statement)
-            .execute(&mut connection)
-            .await
-            .unwrap_or_else(|e| panic!("{statement}: {e}"));
-    }
+    .await
 }
 
 fn punch_of(entry: &LogEntry) -> Option<&Punch> {

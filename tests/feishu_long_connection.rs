@@ -8,37 +8,21 @@
 //! side, and a commit failure is a trigger in the hub's own database.
 
 use std::path::Path;
-use std::time::Duration;
 
-use attendance_proto::v1::attendance_service_client::AttendanceServiceClient;
-use attendance_proto::v1::{
-    log_entry, subscribe_request, subscribe_response, Channel as DeliveryChannel, LogEntry,
-    SubscribeRequest, SubscribeResponse,
-};
+use attendance_proto::v1::{log_entry, subscribe_request, Channel as DeliveryChannel, LogEntry};
 use attendance_testkit::fake_feishu::{ClientConfig, FakeFeishu, HandshakeRejection};
 use attendance_testkit::feishu::FeishuWebhookSender;
 use attendance_testkit::hub::HubProcess;
 use attendance_testkit::TestDatabase;
-use serde_json::Value;
-use sqlx::Connection;
-use tonic::Streaming;
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 
-const FLOW_JSON: &str = include_str!("../examples/feishu/user_flow_created_v1.json");
-const FLOW_TOKEN: &str = "wz5vVgAqJ0cghdfdjdVuxeyTt8hvYHBg";
+mod support;
+use support::*;
+
 const FLOW_EVENT_ID: &str = "41fae5c12837ead344eced982fbde395";
 const FLOW_RECORD_ID: &str = "6938012269578125316";
 const APP_ID: &str = "cli_a0c203e66cf8100c";
 const APP_SECRET: &str = "long-connection-secret";
-/// How long a test waits for the hub before it fails: generous, never a
-/// measurement.
-const WAIT: Duration = Duration::from_secs(60);
-
-fn binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_attendance-hub"))
-}
 
 /// The seed punch as another event: a new event id and a new punch record.
 fn another_flow(event_id: &str, record_id: &str) -> String {
@@ -80,80 +64,6 @@ long_connection = true
     )
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident => $body:expr;)*) => {
-        mod sqlite {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    ($body)(TestDatabase::sqlite()).await;
-                }
-            )*
-        }
-        mod postgres {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(db) = TestDatabase::postgres().await else {
-                        eprintln!("HUB_TEST_POSTGRES_URL unset: PostgreSQL case not run");
-                        return;
-                    };
-                    ($body)(db).await;
-                }
-            )*
-        }
-    };
-}
-
-async fn open_stream(
-    hub: &HubProcess,
-    start: subscribe_request::Start,
-) -> Streaming<SubscribeResponse> {
-    AttendanceServiceClient::connect(hub.grpc_url())
-        .await
-        .expect("gRPC connects")
-        .subscribe(SubscribeRequest {
-            start: Some(start),
-            filter: None,
-        })
-        .await
-        .expect("Subscribe accepted")
-        .into_inner()
-}
-
-/// Every entry until the stream goes idle (the first heartbeat after them).
-async fn entries_until_idle(stream: &mut Streaming<SubscribeResponse>) -> Vec<LogEntry> {
-    let mut entries = Vec::new();
-    loop {
-        let item = tokio::time::timeout(WAIT, stream.message())
-            .await
-            .expect("an item or a heartbeat")
-            .expect("stream healthy")
-            .expect("stream open");
-        match item.item {
-            Some(subscribe_response::Item::Entry(entry)) => entries.push(entry),
-            Some(subscribe_response::Item::Progress(_)) => return entries,
-            None => panic!("empty item"),
-        }
-    }
-}
-
-/// The whole log, as a subscriber from the beginning sees it.
-async fn everything(hub: &HubProcess) -> Vec<LogEntry> {
-    let mut stream = open_stream(hub, subscribe_request::Start::FromBeginning(true)).await;
-    entries_until_idle(&mut stream).await
-}
-
-async fn healthz(hub: &HubProcess) -> (u16, Value) {
-    let response = reqwest::get(format!("{}/healthz", hub.http_url()))
-        .await
-        .expect("/healthz answers");
-    let status = response.status().as_u16();
-    (status, response.json().await.expect("/healthz is JSON"))
-}
-
 /// Polls `/healthz` until the app's long connection reports a state that
 /// starts with `prefix`; returns that state.
 async fn wait_for_state(hub: &HubProcess, app: &str, prefix: &str) -> String {
@@ -168,112 +78,7 @@ async fn wait_for_state_where(
     what: &str,
     wanted: impl Fn(&str) -> bool,
 ) -> String {
-    let mut last = Value::Null;
-    let found = tokio::time::timeout(WAIT, async {
-        loop {
-            let (_, body) = healthz(hub).await;
-            last = body["feishu_long_connections"][app].clone();
-            if let Some(state) = last.as_str().filter(|state| wanted(state)) {
-                return state.to_owned();
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
-    found.unwrap_or_else(|_| panic!("{app} never reported {what:?}; last {last}"))
-}
-
-async fn grpc_health(hub: &HubProcess, service: &str) -> ServingStatus {
-    let channel = tonic::transport::Endpoint::from_shared(hub.grpc_url())
-        .expect("a valid URL")
-        .connect()
-        .await
-        .expect("gRPC connects");
-    let mut client = HealthClient::new(channel);
-    let response = client
-        .check(HealthCheckRequest {
-            service: service.into(),
-        })
-        .await
-        .expect("the service is known to health")
-        .into_inner();
-    ServingStatus::try_from(response.status).expect("a known status")
-}
-
-async fn wait_for_grpc_health(hub: &HubProcess, service: &str, wanted: ServingStatus) {
-    let reached = tokio::time::timeout(WAIT, async {
-        while grpc_health(hub, service).await != wanted {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
-    assert!(reached.is_ok(), "{service} never became {wanted:?}");
-}
-
-/// A connection of the test's own to the hub's database.
-async fn database(db: &TestDatabase) -> sqlx::AnyConnection {
-    sqlx::any::install_default_drivers();
-    sqlx::AnyConnection::connect(db.url())
-        .await
-        .expect("the test reaches the hub's database")
-}
-
-/// The `deliveries` rows of one vendor event id: their channels.
-async fn delivery_channels(db: &TestDatabase, event_id: &str) -> Vec<i64> {
-    let mut connection = database(db).await;
-    let rows: Vec<(i64,)> = sqlx::query_as("SELECT channel FROM deliveries WHERE event_id = $1")
-        .bind(event_id)
-        .fetch_all(&mut connection)
-        .await
-        .expect("deliveries readable");
-    rows.into_iter().map(|(channel,)| channel).collect()
-}
-
-fn is_sqlite(db: &TestDatabase) -> bool {
-    db.url().starts_with("sqlite:")
-}
-
-/// Makes every insert into `deliveries` fail inside the database: a real
-/// commit failure, with nothing of the hub mocked.
-async fn inject_commit_failure(db: &TestDatabase) {
-    let statements: &[&str] = if is_sqlite(db) {
-        &[
-            "CREATE TRIGGER injected_failure BEFORE INSERT ON deliveries \
-           BEGIN SELECT RAISE(ABORT, 'injected'); END",
-        ]
-    } else {
-        &[
-            "CREATE FUNCTION injected_failure() RETURNS trigger LANGUAGE plpgsql AS \
-             $$ BEGIN RAISE EXCEPTION 'injected'; END $$",
-            "CREATE TRIGGER injected_failure BEFORE INSERT ON deliveries \
-             FOR EACH ROW EXECUTE FUNCTION injected_failure()",
-        ]
-    };
-    let mut connection = database(db).await;
-    for statement in statements {
-        sqlx::raw_sql(statement)
-            .execute(&mut connection)
-            .await
-            .unwrap_or_else(|e| panic!("{statement}: {e}"));
-    }
-}
-
-async fn remove_commit_failure(db: &TestDatabase) {
-    let statements: &[&str] = if is_sqlite(db) {
-        &["DROP TRIGGER injected_failure"]
-    } else {
-        &[
-            "DROP TRIGGER injected_failure ON deliveries",
-            "DROP FUNCTION injected_failure()",
-        ]
-    };
-    let mut connection = database(db).await;
-    for statement in statements {
-        sqlx::raw_sql(statement)
-            .execute(&mut connection)
-            .await
-            .unwrap_or_else(|e| panic!("{statement}: {e}"));
-    }
+    wait_for_health_state(hub, "feishu_long_connections", app, what, wanted).await
 }
 
 /// Starts the fake and a hub connected to it.
@@ -308,7 +113,7 @@ on_both_backends! {
             ServingStatus::Serving
         );
 
-        let mut live = open_stream(&hub, subscribe_request::Start::FromNow(true)).await;
+        let mut live = open_stream(&hub, Some(subscribe_request::Start::FromNow(true))).await;
         // Three fragments, split by bytes (the location name is Chinese, so
         // a cut may fall inside a character).
         let message_id = fake.send_fragmented(FLOW_JSON, 3);
@@ -333,7 +138,7 @@ on_both_backends! {
             [DeliveryChannel::LongConnection as i64]
         );
 
-        let entries = entries_until_idle(&mut live).await;
+        let entries = entries_until_idle(&mut live).await.0;
         assert_eq!(entries.len(), 1, "{entries:#?}");
         let punch = the_punch(&entries[0]);
         assert_eq!(punch.record_id, FLOW_RECORD_ID);
@@ -351,7 +156,7 @@ on_both_backends! {
         // The same event again, whole: acknowledged, nothing new.
         let again = fake.send_event(FLOW_JSON);
         assert_eq!(fake.wait_for_acks(&again, 1).await[0].code, Some(200));
-        assert!(entries_until_idle(&mut live).await.is_empty());
+        assert!(entries_until_idle(&mut live).await.0.is_empty());
         assert_eq!(delivery_channels(&db, FLOW_EVENT_ID).await.len(), 1);
 
         // A graceful stop closes the WebSocket with a close frame.

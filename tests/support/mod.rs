@@ -12,8 +12,17 @@ use attendance_proto::v1::{
     subscribe_request, subscribe_response, LogEntry, SubscribeRequest, SubscribeResponse,
 };
 use attendance_testkit::hub::HubProcess;
+use attendance_testkit::TestDatabase;
+use serde_json::Value;
+use sqlx::Connection;
 use tonic::transport::Channel;
 use tonic::Streaming;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+/// How long a suite waits for the hub before failing: generous, never a measurement.
+pub const WAIT: Duration = Duration::from_secs(120);
 
 pub const FLOW_JSON: &str = include_str!("../../examples/feishu/user_flow_created_v1.json");
 pub const TASK_JSON: &str = include_str!("../../examples/feishu/user_task_updated_v1.json");
@@ -107,4 +116,128 @@ pub async fn entries_until_idle(
 pub async fn everything(hub: &HubProcess) -> Vec<LogEntry> {
     let mut stream = open_stream(hub, Some(subscribe_request::Start::FromBeginning(true))).await;
     entries_until_idle(&mut stream).await.0
+}
+
+pub async fn healthz(hub: &HubProcess) -> (u16, Value) {
+    let response = reqwest::get(format!("{}/healthz", hub.http_url()))
+        .await
+        .expect("/healthz answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("/healthz is JSON"))
+}
+
+/// Polls `/healthz` until `section.app` (e.g. `feishu_long_connections.acme`)
+/// reports a state that `wanted` accepts; returns that state.
+pub async fn wait_for_health_state(
+    hub: &HubProcess,
+    section: &str,
+    app: &str,
+    what: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> String {
+    let mut last = Value::Null;
+    let found = tokio::time::timeout(WAIT, async {
+        loop {
+            let (_, body) = healthz(hub).await;
+            last = body[section][app].clone();
+            if let Some(state) = last.as_str().filter(|state| wanted(state)) {
+                return state.to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("{app} never reported {what:?}; last {last}"))
+}
+
+pub async fn grpc_health(hub: &HubProcess, service: &str) -> ServingStatus {
+    let channel = tonic::transport::Endpoint::from_shared(hub.grpc_url())
+        .expect("a valid URL")
+        .connect()
+        .await
+        .expect("gRPC connects");
+    let mut client = HealthClient::new(channel);
+    let response = client
+        .check(HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .expect("the service is known to health")
+        .into_inner();
+    ServingStatus::try_from(response.status).expect("a known status")
+}
+
+pub async fn wait_for_grpc_health(hub: &HubProcess, service: &str, wanted: ServingStatus) {
+    let reached = tokio::time::timeout(WAIT, async {
+        while grpc_health(hub, service).await != wanted {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(reached.is_ok(), "{service} never became {wanted:?}");
+}
+
+/// A connection of the test's own to the hub's database.
+pub async fn database(db: &TestDatabase) -> sqlx::AnyConnection {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyConnection::connect(db.url())
+        .await
+        .expect("the test reaches the hub's database")
+}
+
+/// The `deliveries` rows of one vendor event id: their channels.
+pub async fn delivery_channels(db: &TestDatabase, event_id: &str) -> Vec<i64> {
+    let mut connection = database(db).await;
+    let rows: Vec<(i64,)> = sqlx::query_as("SELECT channel FROM deliveries WHERE event_id = $1")
+        .bind(event_id)
+        .fetch_all(&mut connection)
+        .await
+        .expect("deliveries readable");
+    rows.into_iter().map(|(channel,)| channel).collect()
+}
+
+pub fn is_sqlite(db: &TestDatabase) -> bool {
+    db.url().starts_with("sqlite:")
+}
+
+/// Makes every insert into `deliveries` fail inside the database: a real
+/// commit failure, with nothing of the hub mocked.
+pub async fn inject_commit_failure(db: &TestDatabase) {
+    let statements: &[&str] = if is_sqlite(db) {
+        &[
+            "CREATE TRIGGER injected_failure BEFORE INSERT ON deliveries \
+           BEGIN SELECT RAISE(ABORT, 'injected'); END",
+        ]
+    } else {
+        &[
+            "CREATE FUNCTION injected_failure() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'injected'; END $$",
+            "CREATE TRIGGER injected_failure BEFORE INSERT ON deliveries \
+             FOR EACH ROW EXECUTE FUNCTION injected_failure()",
+        ]
+    };
+    execute(db, statements).await;
+}
+
+pub async fn remove_commit_failure(db: &TestDatabase) {
+    let statements: &[&str] = if is_sqlite(db) {
+        &["DROP TRIGGER injected_failure"]
+    } else {
+        &[
+            "DROP TRIGGER injected_failure ON deliveries",
+            "DROP FUNCTION injected_failure()",
+        ]
+    };
+    execute(db, statements).await;
+}
+
+/// Runs statements on the hub's database, as an operator (or a fault) would.
+pub async fn execute(db: &TestDatabase, statements: &[&str]) {
+    let mut connection = database(db).await;
+    for statement in statements {
+        sqlx::raw_sql(statement)
+            .execute(&mut connection)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
 }
