@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use attendance_core::{KnownEmployee, Store};
+use attendance_core::{KnownEmployee, Singleton, Store};
 use attendance_dingtalk::api::DingTalkApi;
 use attendance_dingtalk::reconcile as dingtalk;
 use attendance_feishu::api::{ApiConfig, CallMeter, FeishuApi};
@@ -74,6 +74,49 @@ impl CallCounter {
             }
         }
     }
+}
+
+/// What any vendor's pass reports, for the admin answer and the log.
+struct PassSummary {
+    employees: usize,
+    facts_pulled: usize,
+    differences_applied: usize,
+    unchanged: usize,
+    work_dates_reconciled: Vec<String>,
+}
+
+/// Completes an app's outcome from its finished pass, and logs it.
+fn finish_pass<E: std::fmt::Display>(
+    mut outcome: AppReconciliation,
+    window: Window,
+    started: Instant,
+    result: Result<PassSummary, E>,
+) -> AppReconciliation {
+    match result {
+        Ok(report) => {
+            tracing::info!(
+                vendor = outcome.vendor,
+                app = %outcome.app,
+                first = %window.first,
+                last = %window.last,
+                employees = report.employees,
+                pulled = report.facts_pulled,
+                applied = report.differences_applied,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "reconciliation pass done"
+            );
+            outcome.employees = report.employees as i64;
+            outcome.facts_pulled = report.facts_pulled as i64;
+            outcome.differences_applied = report.differences_applied as i64;
+            outcome.unchanged = report.unchanged as i64;
+            outcome.work_dates_reconciled = report.work_dates_reconciled;
+        }
+        Err(error) => {
+            tracing::warn!(vendor = outcome.vendor, app = %outcome.app, %error, "reconciliation pass failed");
+            outcome.error = error.to_string();
+        }
+    }
+    outcome
 }
 
 /// One Feishu app that can be reconciled (it has credentials).
@@ -240,18 +283,10 @@ impl Reconciliation {
             app: app.name.clone(),
             ..AppReconciliation::default()
         };
-        let claim = self
-            .store
-            .try_singleton(&format!("reconcile/feishu/{}", app.name))
-            .await;
-        let _claim = match claim {
-            Ok(Some(claim)) => claim,
-            Ok(None) => {
-                outcome.error = "a pass of this app is already running".into();
-                return outcome;
-            }
+        let _claim = match self.claim_pass("feishu", &app.name).await {
+            Ok(claim) => claim,
             Err(error) => {
-                outcome.error = format!("cannot claim the pass: {error}");
+                outcome.error = error;
                 return outcome;
             }
         };
@@ -273,30 +308,14 @@ impl Reconciliation {
         )
         .await;
         self.feishu_calls.flush(&self.store).await;
-        match result {
-            Ok(report) => {
-                tracing::info!(
-                    app = %app.name,
-                    first = %window.first,
-                    last = %window.last,
-                    employees = report.employees,
-                    pulled = report.facts_pulled,
-                    applied = report.differences_applied,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "reconciliation pass done"
-                );
-                outcome.employees = report.employees as i64;
-                outcome.facts_pulled = report.facts_pulled as i64;
-                outcome.differences_applied = report.differences_applied as i64;
-                outcome.unchanged = report.unchanged as i64;
-                outcome.work_dates_reconciled = report.work_dates_reconciled;
-            }
-            Err(error) => {
-                tracing::warn!(app = %app.name, %error, "reconciliation pass failed");
-                outcome.error = error.to_string();
-            }
-        }
-        outcome
+        let result = result.map(|r| PassSummary {
+            employees: r.employees,
+            facts_pulled: r.facts_pulled,
+            differences_applied: r.differences_applied,
+            unchanged: r.unchanged,
+            work_dates_reconciled: r.work_dates_reconciled,
+        });
+        finish_pass(outcome, window, started, result)
     }
 
     /// One pass of one DingTalk app, unless another replica or task is running it.
@@ -311,18 +330,10 @@ impl Reconciliation {
             app: app.name.clone(),
             ..AppReconciliation::default()
         };
-        let claim = self
-            .store
-            .try_singleton(&format!("reconcile/dingtalk/{}", app.name))
-            .await;
-        let _claim = match claim {
-            Ok(Some(claim)) => claim,
-            Ok(None) => {
-                outcome.error = "a pass of this app is already running".into();
-                return outcome;
-            }
+        let _claim = match self.claim_pass("dingtalk", &app.name).await {
+            Ok(claim) => claim,
             Err(error) => {
-                outcome.error = format!("cannot claim the pass: {error}");
+                outcome.error = error;
                 return outcome;
             }
         };
@@ -359,30 +370,27 @@ impl Reconciliation {
         )
         .await;
         self.dingtalk_calls.flush(&self.store).await;
-        match result {
-            Ok(report) => {
-                tracing::info!(
-                    app = %app.name,
-                    first = %window.first,
-                    last = %window.last,
-                    employees = report.employees,
-                    pulled = report.facts_pulled,
-                    applied = report.differences_applied,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "dingtalk reconciliation pass done"
-                );
-                outcome.employees = report.employees as i64;
-                outcome.facts_pulled = report.facts_pulled as i64;
-                outcome.differences_applied = report.differences_applied as i64;
-                outcome.unchanged = report.unchanged as i64;
-                outcome.work_dates_reconciled = report.work_dates_reconciled;
-            }
-            Err(error) => {
-                tracing::warn!(app = %app.name, %error, "dingtalk reconciliation pass failed");
-                outcome.error = error.to_string();
-            }
+        let result = result.map(|r| PassSummary {
+            employees: r.employees,
+            facts_pulled: r.facts_pulled,
+            differences_applied: r.differences_applied,
+            unchanged: r.unchanged,
+            work_dates_reconciled: r.work_dates_reconciled,
+        });
+        finish_pass(outcome, window, started, result)
+    }
+
+    /// Claims one app's pass across replicas and tasks, or says why not.
+    async fn claim_pass(&self, vendor: &str, app: &str) -> Result<Singleton, String> {
+        match self
+            .store
+            .try_singleton(&format!("reconcile/{vendor}/{app}"))
+            .await
+        {
+            Ok(Some(claim)) => Ok(claim),
+            Ok(None) => Err("a pass of this app is already running".into()),
+            Err(error) => Err(format!("cannot claim the pass: {error}")),
         }
-        outcome
     }
 
     /// The admin call: the matching apps, now.
