@@ -218,6 +218,21 @@ on_both_backends! {
         assert_eq!(pulled.validity, PunchValidity::Invalid as i32);
         assert_eq!(pulled.invalid_reason, "外勤打卡需要审批");
         assert_eq!(pulled.provenance.as_ref().unwrap().channel, Channel::Pull as i32);
+
+        // That field punch's own event arrives late, with a bizId the pull did not
+        // know: it meets the pulled punch instead of becoming a second one.
+        let late = json!({"dataList": [{
+            "userId": "user01", "corpId": STREAM_CORP, "checkTime": cst_millis("2021-01-14 11:19:04"),
+            "bizId": "BIZ-LATE-0002", "locationMethod": "MAP", "locationResult": "Outside",
+            "checkByUser": true
+        }]});
+        let message = dingtalk.send_event("attendance_check_record", &late.to_string());
+        assert!(!dingtalk.wait_for_success(&message).await.is_empty(), "{}", hub.log());
+        let punches = self::punches(&hub, "user01").await;
+        assert_eq!(punches.len(), 2, "push after pull is still one punch: {punches:#?}");
+        let met = punches.iter().find(|p| p.record_id == "52710882700" || p.business_key == pulled.business_key)
+            .expect("the pulled punch, met by the push");
+        assert_eq!(met.business_key, pulled.business_key);
     };
 
     a_called_back_punch_pulls_its_day_too => |db: TestDatabase| async move {

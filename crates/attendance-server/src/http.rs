@@ -68,7 +68,8 @@ pub(crate) fn app(
         .map(dingtalk_app)
         .filter(DingTalkApp::accepts_callbacks)
         .collect();
-    let dingtalk_sink = Arc::new(store.clone());
+    // Pushes meet punches a pull already stored (pulls carry no bizId).
+    let dingtalk_sink = Arc::new(crate::dingtalk_pulls::JoinedSink::new(store.clone()));
     Router::new()
         .route("/healthz", get(healthz))
         .with_state(Health {
