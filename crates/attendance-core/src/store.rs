@@ -268,21 +268,28 @@ impl Store {
             .bind(&key.business_key)
             .fetch_optional(&mut *tx)
             .await?;
-            let revision = match current {
+            let stored = match current {
                 Some(current) => {
                     let old_body: Vec<u8> = current.try_get("body")?;
                     complete_from_previous(&mut fact, &old_body)?;
-                    let stored: Vec<u8> = current.try_get("content_hash")?;
-                    if stored == content_hash(&fact) && !resignals(&fact) {
-                        receipt.unchanged += 1;
-                        continue;
-                    }
-                    current.try_get::<i64, _>("revision")? + 1
+                    let stored_hash: Vec<u8> = current.try_get("content_hash")?;
+                    Some((current.try_get::<i64, _>("revision")?, stored_hash))
                 }
+                None => None,
+            };
+            // Fingerprinted once, after completion: it is both the comparison
+            // and what the facts row keeps.
+            let hash = content_hash(&fact);
+            let revision = match stored {
+                Some((_, stored_hash)) if stored_hash == hash && !resignals(&fact) => {
+                    receipt.unchanged += 1;
+                    continue;
+                }
+                Some((revision, _)) => revision + 1,
                 None => 1,
             };
+            // After completion: a revert may have gained its employee.
             let row = row_of(&fact);
-            let hash = content_hash(&fact);
             if !row.employee_id.is_empty() {
                 sqlx::query(
                     "INSERT INTO employees (vendor, app, tenant, employee_id, first_seen_us, last_seen_us) \

@@ -105,14 +105,16 @@ impl Hub {
         health
             .set_serving::<AttendanceServiceServer<AttendanceApi>>()
             .await;
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(attendance_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        // grpcurl speaks v1alpha, newer clients v1: one set of descriptors, both protocols.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(attendance_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1 = reflection()
             .build_v1()
             .map_err(|e| HubError::Reflection(e.to_string()))?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(attendance_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        let reflection_v1alpha = reflection()
             .build_v1alpha()
             .map_err(|e| HubError::Reflection(e.to_string()))?;
         let api = AttendanceApi {
@@ -198,6 +200,30 @@ impl Hub {
     }
 }
 
+/// Keeps gRPC health's `service` SERVING while a vendor connection is up and
+/// NOT_SERVING otherwise; ends when the connection's task drops its sender.
+fn mirror_health<S: Send + Sync + 'static>(
+    health: &tonic_health::server::HealthReporter,
+    service: String,
+    mut state: watch::Receiver<S>,
+    is_connected: fn(&S) -> bool,
+) {
+    let health = health.clone();
+    tokio::spawn(async move {
+        loop {
+            let status = if is_connected(&state.borrow_and_update()) {
+                tonic_health::ServingStatus::Serving
+            } else {
+                tonic_health::ServingStatus::NotServing
+            };
+            health.set_service_status(&service, status).await;
+            if state.changed().await.is_err() {
+                break;
+            }
+        }
+    });
+}
+
 /// Starts one Feishu long connection per app with `long_connection = true`,
 /// committing into `store` and ending with `stop`. Each connection's state
 /// goes to `/healthz` (the returned list) and to gRPC health as the service
@@ -228,23 +254,12 @@ fn spawn_long_connections(
             state_tx,
             stop.clone(),
         )));
-        let health = health.clone();
-        let service = format!("feishu.long_connection.{}", app.name);
-        let mut state = state_rx.clone();
-        // Ends when the connection's task does (its sender is dropped).
-        tokio::spawn(async move {
-            loop {
-                let status = if state.borrow_and_update().is_connected() {
-                    tonic_health::ServingStatus::Serving
-                } else {
-                    tonic_health::ServingStatus::NotServing
-                };
-                health.set_service_status(&service, status).await;
-                if state.changed().await.is_err() {
-                    break;
-                }
-            }
-        });
+        mirror_health(
+            health,
+            format!("feishu.long_connection.{}", app.name),
+            state_rx.clone(),
+            ConnectionState::is_connected,
+        );
         states.push((app.name.clone(), state_rx));
     }
     (Arc::new(states), tasks)
@@ -274,7 +289,7 @@ fn spawn_dingtalk_streams(
             api_base_url: app.api_base_url.clone(),
             options: StreamOptions::default(),
         };
-        // pulls: each stream hands its committed triggers to its app's queue.
+        // Each stream hands its committed triggers to its app's queue.
         let queue = pulls.queue_for(&app.name);
         tasks.push(tokio::spawn(dingtalk_stream::run(
             stream,
@@ -284,23 +299,12 @@ fn spawn_dingtalk_streams(
             state_tx,
             stop.clone(),
         )));
-        let health = health.clone();
-        let service = format!("dingtalk.stream.{}", app.name);
-        let mut state = state_rx.clone();
-        // Ends when the stream's task does (its sender is dropped).
-        tokio::spawn(async move {
-            loop {
-                let status = if state.borrow_and_update().is_connected() {
-                    tonic_health::ServingStatus::Serving
-                } else {
-                    tonic_health::ServingStatus::NotServing
-                };
-                health.set_service_status(&service, status).await;
-                if state.changed().await.is_err() {
-                    break;
-                }
-            }
-        });
+        mirror_health(
+            health,
+            format!("dingtalk.stream.{}", app.name),
+            state_rx.clone(),
+            StreamState::is_connected,
+        );
         states.push((app.name.clone(), state_rx));
     }
     (Arc::new(states), tasks)

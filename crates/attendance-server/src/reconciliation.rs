@@ -85,6 +85,25 @@ struct PassSummary {
     work_dates_reconciled: Vec<String>,
 }
 
+/// Each vendor's pass report carries the same numbers under the same names.
+macro_rules! summary_from {
+    ($report:ty) => {
+        impl From<$report> for PassSummary {
+            fn from(r: $report) -> PassSummary {
+                PassSummary {
+                    employees: r.employees,
+                    facts_pulled: r.facts_pulled,
+                    differences_applied: r.differences_applied,
+                    unchanged: r.unchanged,
+                    work_dates_reconciled: r.work_dates_reconciled,
+                }
+            }
+        }
+    };
+}
+summary_from!(attendance_feishu::reconcile::PassReport);
+summary_from!(dingtalk::PassReport);
+
 /// Completes an app's outcome from its finished pass, and logs it.
 fn finish_pass<E: std::fmt::Display>(
     mut outcome: AppReconciliation,
@@ -308,14 +327,7 @@ impl Reconciliation {
         )
         .await;
         self.feishu_calls.flush(&self.store).await;
-        let result = result.map(|r| PassSummary {
-            employees: r.employees,
-            facts_pulled: r.facts_pulled,
-            differences_applied: r.differences_applied,
-            unchanged: r.unchanged,
-            work_dates_reconciled: r.work_dates_reconciled,
-        });
-        finish_pass(outcome, window, started, result)
+        finish_pass(outcome, window, started, result.map(PassSummary::from))
     }
 
     /// One pass of one DingTalk app, unless another replica or task is running it.
@@ -370,14 +382,7 @@ impl Reconciliation {
         )
         .await;
         self.dingtalk_calls.flush(&self.store).await;
-        let result = result.map(|r| PassSummary {
-            employees: r.employees,
-            facts_pulled: r.facts_pulled,
-            differences_applied: r.differences_applied,
-            unchanged: r.unchanged,
-            work_dates_reconciled: r.work_dates_reconciled,
-        });
-        finish_pass(outcome, window, started, result)
+        finish_pass(outcome, window, started, result.map(PassSummary::from))
     }
 
     /// Claims one app's pass across replicas and tasks, or says why not.
