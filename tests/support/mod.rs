@@ -177,22 +177,27 @@ pub async fn wait_for_grpc_health(hub: &HubProcess, service: &str, wanted: Servi
     assert!(reached.is_ok(), "{service} never became {wanted:?}");
 }
 
-/// A connection of the test's own to the hub's database.
-pub async fn database(db: &TestDatabase) -> sqlx::AnyConnection {
-    sqlx::any::install_default_drivers();
-    sqlx::AnyConnection::connect(db.url())
-        .await
-        .expect("the test reaches the hub's database")
-}
-
 /// The `deliveries` rows of one vendor event id: their channels.
 pub async fn delivery_channels(db: &TestDatabase, event_id: &str) -> Vec<i64> {
-    let mut connection = database(db).await;
-    let rows: Vec<(i64,)> = sqlx::query_as("SELECT channel FROM deliveries WHERE event_id = $1")
-        .bind(event_id)
-        .fetch_all(&mut connection)
-        .await
-        .expect("deliveries readable");
+    const SQL: &str = "SELECT CAST(channel AS BIGINT) FROM deliveries WHERE event_id = $1";
+    let rows: Vec<(i64,)> = if is_sqlite(db) {
+        let mut connection = sqlx::SqliteConnection::connect(db.url())
+            .await
+            .expect("the test reaches the hub's database");
+        sqlx::query_as(SQL)
+            .bind(event_id)
+            .fetch_all(&mut connection)
+            .await
+    } else {
+        let mut connection = sqlx::PgConnection::connect(db.url())
+            .await
+            .expect("the test reaches the hub's database");
+        sqlx::query_as(SQL)
+            .bind(event_id)
+            .fetch_all(&mut connection)
+            .await
+    }
+    .expect("deliveries readable");
     rows.into_iter().map(|(channel,)| channel).collect()
 }
 
@@ -233,11 +238,25 @@ pub async fn remove_commit_failure(db: &TestDatabase) {
 
 /// Runs statements on the hub's database, as an operator (or a fault) would.
 pub async fn execute(db: &TestDatabase, statements: &[&str]) {
-    let mut connection = database(db).await;
-    for statement in statements {
-        sqlx::raw_sql(statement)
-            .execute(&mut connection)
+    if is_sqlite(db) {
+        let mut connection = sqlx::SqliteConnection::connect(db.url())
             .await
-            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+            .expect("the test reaches the hub's database");
+        for statement in statements {
+            sqlx::raw_sql(statement)
+                .execute(&mut connection)
+                .await
+                .unwrap_or_else(|e| panic!("{statement}: {e}"));
+        }
+    } else {
+        let mut connection = sqlx::PgConnection::connect(db.url())
+            .await
+            .expect("the test reaches the hub's database");
+        for statement in statements {
+            sqlx::raw_sql(statement)
+                .execute(&mut connection)
+                .await
+                .unwrap_or_else(|e| panic!("{statement}: {e}"));
+        }
     }
 }

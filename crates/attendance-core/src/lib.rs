@@ -1,12 +1,18 @@
-//! The hub's core: durable delivery dedup, business-key revisions, one gapless
-//! log of every committed change, and subscriptions that follow it. It speaks
-//! the `attendance.v1` model only; vendor JSON is an opaque string here.
+//! The hub's core: durable delivery dedup, business-key revisions decided
+//! inside the commit's transaction, one gapless log of every committed
+//! change, and subscriptions that follow it, on SQLite or PostgreSQL. It
+//! speaks the `attendance.v1` model only; vendor JSON is an opaque string here.
 
+mod batch;
+mod commit;
 mod cursor;
+mod engine;
 mod error;
 mod fact;
 mod operations;
 mod page;
+mod postgres;
+mod sqlite;
 mod store;
 mod subscription;
 mod time;

@@ -13,9 +13,9 @@
 //! where `index` numbers the day's on-duty (and, separately, off-duty) check
 //! points from 1 in scheduled-time order, so that `getupdatedata` and
 //! `attendance/list` name the same check point alike. Punches are keyed by
-//! [`punch_from_record`]'s rule (`bizId`, else `corpId/userId/checkTime`);
-//! `getupdatedata` has no `bizId`, so [`join_stored_punches`] lets a pulled
-//! punch meet the stored one at the same instant.
+//! [`punch_from_record`]'s rule (`bizId`, else `corpId/userId/checkTime`) and
+//! carry the instant and the record id as matching keys: `getupdatedata` has
+//! no `bizId`, and the store lets a pulled punch meet the stored one on them.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -76,6 +76,9 @@ impl PullSource {
             event_type: api.into(),
             received_time: Some(self.received_time),
             vendor_create_time: None,
+            // What the API answers now supersedes what was pushed before.
+            version_time: Some(self.received_time),
+            stated_fields: Vec::new(),
         }
     }
 
@@ -249,7 +252,12 @@ fn check_point(
         actual_time: point.user_time,
         punch_record_id: point.record_id.clone(),
         approval_id: point.approval_id.clone(),
-        provenance: Some(pull.provenance(point.api)),
+        provenance: Some(Provenance {
+            // A check point without a punch says there is none: a deleted
+            // punch leaves no actual time on a NotSigned result.
+            stated_fields: vec!["actual_time".into(), "punch_record_id".into()],
+            ..pull.provenance(point.api)
+        }),
         raw_json: point.raw.clone(),
         ..ShiftResult::default()
     }
@@ -636,72 +644,6 @@ pub fn failed_push_delivery(app: &DingTalkApp, item: &Value, received_time: Time
     delivery
 }
 
-// ---------------------------------------------------------------------------
-// Where pulled punches meet stored ones.
-
-/// A punch's instant: tenant, employee and whole second. `getupdatedata`
-/// gives no `bizId`, so a pulled punch and the pushed one can only be matched
-/// here.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PunchInstant {
-    pub tenant: String,
-    pub employee_id: String,
-    pub second: i64,
-}
-
-fn instant_of(punch: &Punch) -> Option<PunchInstant> {
-    Some(PunchInstant {
-        tenant: punch.source.as_ref()?.tenant.clone(),
-        employee_id: punch.employee_id.clone(),
-        second: punch.check_time?.seconds,
-    })
-}
-
-/// The instants of a delivery's punches, to look up in the store.
-pub fn punch_instants(facts: &[Fact]) -> Vec<PunchInstant> {
-    let mut instants: Vec<PunchInstant> = facts
-        .iter()
-        .filter_map(|fact| match fact {
-            Fact::Punch(punch) => instant_of(punch),
-            _ => None,
-        })
-        .collect();
-    instants.sort();
-    instants.dedup();
-    instants
-}
-
-/// Given the business keys already stored at each instant, lets the
-/// delivery's punches meet them:
-/// - a punch whose own key is stored keeps it;
-/// - a `getupdatedata` punch meeting another stored punch is dropped: the
-///   stored one came from the push or from `listRecord`, which know more
-///   (method, place, device), and only those correct it;
-/// - any other punch meeting a stored one takes its key, so it is a new
-///   revision of that punch, never a second punch.
-pub fn join_stored_punches(facts: &mut Vec<Fact>, stored: &HashMap<PunchInstant, Vec<String>>) {
-    facts.retain_mut(|fact| {
-        let Fact::Punch(punch) = fact else {
-            return true;
-        };
-        let Some(keys) = instant_of(punch).and_then(|at| stored.get(&at)) else {
-            return true;
-        };
-        if keys.is_empty() || keys.contains(&punch.business_key) {
-            return true;
-        }
-        let from_day_view = punch
-            .provenance
-            .as_ref()
-            .is_some_and(|p| p.channel == Channel::Pull as i32 && p.event_type == GETUPDATEDATA);
-        if from_day_view {
-            return false;
-        }
-        punch.business_key = keys[0].clone();
-        true
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -934,61 +876,5 @@ mod tests {
             received,
         );
         assert_eq!(other.recognition, Recognition::Unknown);
-    }
-
-    #[test]
-    fn stored_punches_are_met_not_duplicated() {
-        let punch = |key: &str, api: &str| {
-            Fact::Punch(Punch {
-                source: Some(Source {
-                    tenant: "c".into(),
-                    ..Source::default()
-                }),
-                business_key: key.into(),
-                employee_id: "u".into(),
-                check_time: Some(Timestamp {
-                    seconds: 10,
-                    nanos: 0,
-                }),
-                provenance: Some(Provenance {
-                    channel: Channel::Pull as i32,
-                    event_type: api.into(),
-                    ..Provenance::default()
-                }),
-                ..Punch::default()
-            })
-        };
-        let at = PunchInstant {
-            tenant: "c".into(),
-            employee_id: "u".into(),
-            second: 10,
-        };
-        let mut facts = vec![
-            punch("c/u/10000", GETUPDATEDATA),
-            punch("biz-2", LIST_RECORDS),
-        ];
-        assert_eq!(punch_instants(&facts), vec![at.clone()]);
-        join_stored_punches(
-            &mut facts,
-            &HashMap::from([(at.clone(), vec!["biz-1".to_string()])]),
-        );
-        assert_eq!(facts.len(), 1, "the day view's punch gives way");
-        let Fact::Punch(kept) = &facts[0] else {
-            unreachable!()
-        };
-        assert_eq!(
-            kept.business_key, "biz-1",
-            "listRecord's punch takes the stored key"
-        );
-
-        let mut own = vec![punch("c/u/10000", GETUPDATEDATA)];
-        join_stored_punches(
-            &mut own,
-            &HashMap::from([(at.clone(), vec!["c/u/10000".to_string()])]),
-        );
-        assert_eq!(own.len(), 1, "its own key stays");
-        let mut fresh = vec![punch("c/u/10000", GETUPDATEDATA)];
-        join_stored_punches(&mut fresh, &HashMap::new());
-        assert_eq!(fresh.len(), 1, "a punch nothing stored meets is new");
     }
 }

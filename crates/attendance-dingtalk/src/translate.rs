@@ -230,6 +230,10 @@ impl Inbound<'_> {
             event_type: self.event_type.to_owned(),
             received_time: Some(self.received_time),
             vendor_create_time: self.vendor_time_ms.and_then(millis_timestamp),
+            // The event's own time: a redelivered `start` keeps its time and
+            // never overrides the `finish` stored after it.
+            version_time: self.vendor_time_ms.and_then(millis_timestamp),
+            stated_fields: Vec::new(),
         }
     }
 
@@ -311,9 +315,9 @@ impl Inbound<'_> {
             leave_type: String::new(),
             corrected_time: None,
             reason: String::new(),
-            revision: 0,
             provenance: Some(self.provenance()),
             raw_json: self.raw_json.to_owned(),
+            ..Approval::default()
         })
     }
 
@@ -356,9 +360,9 @@ impl Inbound<'_> {
             leave_type: String::new(),
             corrected_time: None,
             reason: String::new(),
-            revision: 0,
             provenance: Some(self.provenance()),
             raw_json: self.raw_json.to_owned(),
+            ..Approval::default()
         })])
     }
 
@@ -402,9 +406,9 @@ impl Inbound<'_> {
             leave_type: String::new(),
             corrected_time: None,
             reason: String::new(),
-            revision: 0,
             provenance: Some(self.provenance()),
             raw_json: self.raw_json.to_owned(),
+            ..Approval::default()
         })])
     }
 
@@ -470,11 +474,18 @@ pub fn punch_from_record(
     } else {
         source.tenant.clone()
     };
+    // The instant names the punch in every source (a pull of the day view
+    // has no bizId), so it and the record id are keys it may be stored under.
+    let instant_key = format!("{corp}/{}/{check_ms}", record.user_id);
     let business_key = if record.biz_id.is_empty() {
-        format!("{corp}/{}/{check_ms}", record.user_id)
+        instant_key.clone()
     } else {
         record.biz_id.clone()
     };
+    let mut matching_keys = vec![instant_key];
+    if !record.record_id.is_empty() {
+        matching_keys.push(format!("record:{}", record.record_id));
+    }
     let record_id = if record.record_id.is_empty() {
         record.biz_id.clone()
     } else {
@@ -504,9 +515,10 @@ pub fn punch_from_record(
         comment: record.outside_remark.clone(),
         photo_urls: record.photo_url.clone(),
         record_id,
-        revision: 0,
         provenance: Some(provenance),
         raw_json: raw_json.to_owned(),
+        matching_keys,
+        ..Punch::default()
     })
 }
 

@@ -40,6 +40,9 @@ impl PullSource {
             event_type: api.into(),
             received_time: Some(self.received_time),
             vendor_create_time: None,
+            // What the API answers now supersedes what was pushed before.
+            version_time: Some(self.received_time),
+            stated_fields: Vec::new(),
         }
     }
 }
@@ -184,7 +187,12 @@ fn check_point(
         scheduled_time: seconds(shift_time),
         actual_time: flow.as_ref().and_then(|f| seconds(&f.check_time)),
         punch_record_id: record_id.clone(),
-        provenance: Some(pull.provenance(USER_TASKS_QUERY)),
+        provenance: Some(Provenance {
+            // A record without a punch says there is none (a deleted punch
+            // leaves no actual time on a Lack result).
+            stated_fields: vec!["actual_time".into(), "punch_record_id".into()],
+            ..pull.provenance(USER_TASKS_QUERY)
+        }),
         raw_json: serde_json::to_string(record).unwrap_or_default(),
         ..ShiftResult::default()
     }

@@ -17,10 +17,10 @@ use serde::de::DeserializeOwned;
 
 use crate::verify::VerifiedEvent;
 use crate::wire::{
-    ApprovalRevert, IntOrString, LeaveApprovalV2, OutApproval, RemedyApproval, RemedyGroupUpdate,
-    ShiftApproval, StatusChange, TripApproval, UserFlowCreated, UserTaskUpdated, WorkApproval,
-    LEAVE_APPROVAL_REVERT, LEAVE_APPROVAL_V2, OUT_APPROVAL, OUT_APPROVAL_REVERT, REMEDY_APPROVAL,
-    REMEDY_GROUP_UPDATE_V4, SHIFT_APPROVAL, TRIP_APPROVAL, USER_FLOW_CREATED_V1,
+    ApprovalRevert, Envelope, IntOrString, LeaveApprovalV2, OutApproval, RemedyApproval,
+    RemedyGroupUpdate, ShiftApproval, StatusChange, TripApproval, UserFlowCreated, UserTaskUpdated,
+    WorkApproval, LEAVE_APPROVAL_REVERT, LEAVE_APPROVAL_V2, OUT_APPROVAL, OUT_APPROVAL_REVERT,
+    REMEDY_APPROVAL, REMEDY_GROUP_UPDATE_V4, SHIFT_APPROVAL, TRIP_APPROVAL, USER_FLOW_CREATED_V1,
     USER_TASK_UPDATED_V1, WORK_APPROVAL, WORK_APPROVAL_REVERT,
 };
 
@@ -116,6 +116,19 @@ impl Context<'_> {
             event_type: self.event.event_type().to_owned(),
             received_time: Some(self.received_time),
             vendor_create_time: self.event.create_time().and_then(millis_timestamp),
+            version_time: self.version_time(),
+            stated_fields: Vec::new(),
+        }
+    }
+
+    /// The event's own time orders its facts against other versions of
+    /// them: `header.create_time` (2.0), else the envelope's `ts` (1.0). A
+    /// redelivery keeps the time of its original, so a retried approval
+    /// never overrides its later revert.
+    fn version_time(&self) -> Option<Timestamp> {
+        match self.event.envelope() {
+            Envelope::V1 { ts: Some(ts), .. } => fractional_seconds_timestamp(ts),
+            _ => self.event.create_time().and_then(millis_timestamp),
         }
     }
 
@@ -173,9 +186,9 @@ impl Context<'_> {
             comment: flow.comment,
             photo_urls: flow.photo_urls,
             record_id: flow.record_id,
-            revision: 0,
             provenance: Some(self.provenance()),
             raw_json: self.event.json().to_owned(),
+            ..Punch::default()
         };
         Ok(vec![Fact::Punch(punch)])
     }
@@ -256,9 +269,9 @@ impl Context<'_> {
             previous_status_original: change.before_status.clone(),
             previous_supplement: supplement(&change.before_supplement) as i32,
             previous_supplement_original: change.before_supplement.clone(),
-            revision: 0,
             provenance: Some(self.provenance()),
             raw_json: self.event.json().to_owned(),
+            ..ShiftResult::default()
         })
     }
 }
@@ -678,6 +691,22 @@ fn millis_timestamp(text: &str) -> Option<Timestamp> {
         seconds: millis / 1000,
         nanos: i32::try_from(millis % 1000).ok()? * 1_000_000,
     })
+}
+
+/// The 1.0 envelope's `ts`: seconds, possibly with a fraction ("1502199207.7171419").
+fn fractional_seconds_timestamp(text: &str) -> Option<Timestamp> {
+    let (whole, fraction) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
+    let seconds: i64 = whole.parse().ok()?;
+    if !(0..=MAX_TIMESTAMP_SECONDS).contains(&seconds) {
+        return None;
+    }
+    let digits: String = fraction.chars().take(9).collect();
+    let nanos = if digits.is_empty() {
+        0
+    } else {
+        format!("{digits:0<9}").parse().ok()?
+    };
+    Some(Timestamp { seconds, nanos })
 }
 
 /// `20210310` → `"2021-03-10"`, only for dates that exist.

@@ -54,11 +54,25 @@ pub struct Receipt {
     pub appended: usize,
     /// Facts identical to the stored revision, so no new entry.
     pub unchanged: usize,
+    /// Facts older (by the vendor's version) than the stored revision: kept
+    /// raw with the delivery and counted, never applied.
+    pub superseded: usize,
+}
+
+impl Receipt {
+    /// Adds another commit's counts, for a delivery committed in parts.
+    pub fn add(&mut self, other: Receipt) {
+        self.duplicate_delivery |= other.duplicate_delivery;
+        self.appended += other.appended;
+        self.unchanged += other.unchanged;
+        self.superseded += other.superseded;
+    }
 }
 
 /// Why a commit failed; the adapter answers so that the vendor redelivers.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
+    /// Nothing of the delivery was committed; trying again later may work.
     #[error("the store could not commit the delivery: {0}")]
     Unavailable(String),
 }

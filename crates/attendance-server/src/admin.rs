@@ -45,6 +45,7 @@ impl AdminService for AdminApi {
             deliveries_translated: counts.translated,
             deliveries_unknown: counts.unknown,
             deliveries_untranslatable: counts.untranslatable,
+            facts_superseded: counts.superseded,
             vendor_calls: calls
                 .into_iter()
                 .map(|c| VendorCallCount {

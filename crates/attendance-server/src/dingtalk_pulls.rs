@@ -6,26 +6,22 @@
 //! on one replica at a time, committing every batch before acting on it
 //! (reading deletes the batch at DingTalk).
 //!
-//! Everything here commits through [`JoinedSink`]: the store, with pulled
-//! punches meeting the stored punch of the same instant (`getupdatedata` has
-//! no `bizId` to key them by).
+//! Everything here commits to the store, which lets a pulled punch meet the
+//! pushed one on their matching keys inside the commit's transaction.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use async_trait::async_trait;
-use attendance_core::{PunchQuery, Store};
+use attendance_core::Store;
 use attendance_dingtalk::pull::{
-    facts_from_update_data, failed_push_delivery, join_stored_punches, pull_delivery,
-    punch_instants, punches_from_records, record_instance_id, PullSource, GETUPDATEDATA,
-    LIST_RECORDS,
+    facts_from_update_data, failed_push_delivery, pull_delivery, punches_from_records,
+    record_instance_id, PullSource, GETUPDATEDATA, LIST_RECORDS,
 };
 use attendance_dingtalk::reconcile::Window;
 use attendance_dingtalk::trigger::PullQueue;
 use attendance_dingtalk::{instance_pulls, pull_triggers, DayPull, InstancePull};
-use attendance_proto::ingest::{Delivery, DeliverySink, Fact, Receipt, SinkError};
-use attendance_proto::v1::Vendor;
+use attendance_proto::ingest::{Delivery, DeliverySink, Fact, Receipt};
 use chrono::{NaiveDate, Utc};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
@@ -39,50 +35,6 @@ const QUEUE_CAPACITY: usize = 10_000;
 const CONCURRENT_PULLS: usize = 4;
 /// How often the worker adds its metered calls to the store.
 const FLUSH_EVERY: Duration = Duration::from_secs(10);
-
-/// The store as the DingTalk pulls commit to it: before each commit, every
-/// punch of the delivery is looked up by (tenant, employee, second) and
-/// meets the punch already stored there ([`join_stored_punches`]).
-pub(crate) struct JoinedSink {
-    store: Store,
-}
-
-impl JoinedSink {
-    pub(crate) fn new(store: Store) -> JoinedSink {
-        JoinedSink { store }
-    }
-}
-
-#[async_trait]
-impl DeliverySink for JoinedSink {
-    async fn commit(&self, mut delivery: Delivery) -> Result<Receipt, SinkError> {
-        let mut stored = HashMap::new();
-        for at in punch_instants(&delivery.facts) {
-            let page = self
-                .store
-                .list_punches(&PunchQuery {
-                    tenant: at.tenant.clone(),
-                    employee_id: at.employee_id.clone(),
-                    vendor: Vendor::Dingtalk as i32,
-                    start_us: Some(at.second * 1_000_000),
-                    end_us: Some((at.second + 1) * 1_000_000),
-                    page_size: 10,
-                    page_token: String::new(),
-                })
-                .await
-                .map_err(|e| SinkError::Unavailable(e.to_string()))?;
-            let keys: Vec<String> = page.items.into_iter().map(|p| p.business_key).collect();
-            if !keys.is_empty() {
-                stored.insert(at, keys);
-            }
-        }
-        join_stored_punches(&mut delivery.facts, &stored);
-        self.store
-            .commit(delivery)
-            .await
-            .map_err(|e| SinkError::Unavailable(e.to_string()))
-    }
-}
 
 /// One queued pull. The app is known when the queue was handed out for one
 /// app; otherwise the tenant decides.
@@ -177,7 +129,7 @@ impl DingTalkPulls {
 /// What the worker and the poller share.
 struct Context {
     reconciliation: Arc<Reconciliation>,
-    sink: JoinedSink,
+    sink: Store,
     shared: Arc<QueueShared>,
     supply_lookback_days: u32,
 }
@@ -339,7 +291,7 @@ pub(crate) fn start(
     let schedule = reconciliation.schedule().clone();
     let context = Arc::new(Context {
         reconciliation: reconciliation.clone(),
-        sink: JoinedSink::new(store.clone()),
+        sink: store.clone(),
         shared: shared.clone(),
         supply_lookback_days: schedule.supply_lookback_days,
     });
@@ -477,13 +429,13 @@ impl QueueShared {
 /// Commits, retrying with backoff while the store is unavailable; `None`
 /// only when the hub stops first.
 async fn commit_until_stopped(
-    sink: &JoinedSink,
+    sink: &Store,
     delivery: &Delivery,
     stop: &mut watch::Receiver<bool>,
 ) -> Option<Receipt> {
     let mut wait = Duration::from_millis(200);
     loop {
-        match sink.commit(delivery.clone()).await {
+        match DeliverySink::commit(sink, delivery.clone()).await {
             Ok(receipt) => return Some(receipt),
             Err(error) => {
                 tracing::warn!(event_id = %delivery.event_id, %error, "failed push not committed yet; retrying")

@@ -132,6 +132,7 @@ impl AttendanceService for AttendanceApi {
             vendors: filter.vendors,
             kinds: filter.kinds,
             employee_ids: filter.employee_ids,
+            exclude_enrichments: filter.exclude_enrichments,
         };
         let options = SubscriptionOptions {
             heartbeat: self.heartbeat,

@@ -68,8 +68,6 @@ pub(crate) fn app(
         .map(dingtalk_app)
         .filter(DingTalkApp::accepts_callbacks)
         .collect();
-    // Pushes meet punches a pull already stored (pulls carry no bizId).
-    let dingtalk_sink = Arc::new(crate::dingtalk_pulls::JoinedSink::new(store.clone()));
     Router::new()
         .route("/healthz", get(healthz))
         .with_state(Health {
@@ -79,12 +77,12 @@ pub(crate) fn app(
         })
         .merge(attendance_feishu::router(
             feishu_apps,
-            sink,
+            sink.clone(),
             config.server.max_body_bytes,
         ))
         .merge(attendance_dingtalk::router(
             dingtalk_apps,
-            dingtalk_sink,
+            sink,
             dingtalk_pulls,
             config.server.max_body_bytes,
         ))

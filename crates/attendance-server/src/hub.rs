@@ -293,8 +293,7 @@ fn spawn_dingtalk_streams(
         let queue = pulls.queue_for(&app.name);
         tasks.push(tokio::spawn(dingtalk_stream::run(
             stream,
-            // Pushes meet punches a pull already stored (pulls carry no bizId).
-            Arc::new(crate::dingtalk_pulls::JoinedSink::new(store.clone())),
+            Arc::new(store.clone()),
             queue,
             state_tx,
             stop.clone(),

@@ -19,7 +19,6 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::config::{Config, ReconciliationConfig};
-use crate::dingtalk_pulls::JoinedSink;
 
 /// Counts vendor calls in memory and adds them to the store in batches, so a
 /// call costs no write of its own.
@@ -371,7 +370,7 @@ impl Reconciliation {
         let started = Instant::now();
         let result = dingtalk::reconcile(
             &app.api,
-            &JoinedSink::new(self.store.clone()),
+            &self.store,
             app.zone,
             &employees,
             dingtalk::Window {

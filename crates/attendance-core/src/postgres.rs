@@ -1,0 +1,704 @@
+//! The PostgreSQL engine, for several hub replicas on one database. Each
+//! batch is a handful of statements over arrays (`UNNEST`, `= ANY`) whatever
+//! its size; one advisory transaction lock per batch makes sequence order
+//! commit order across replicas (so readers never skip a row), and one
+//! `NOTIFY` per batch wakes the other replicas' subscribers.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use attendance_proto::ingest::Receipt;
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Connection, Postgres, QueryBuilder, Row};
+use tokio::sync::watch;
+
+use crate::batch::{
+    apply, Batch, DeliveryRow, EmployeeSeen, FactUpsert, LogRow, StoredFact, WriteTx,
+};
+use crate::engine::{Claim, Condition, Engine, ListSpec, ListedRow, LogRead};
+use crate::fact::Identity;
+use crate::operations::{lock_key, KnownEmployee, VendorCalls};
+use crate::store::{Backend, DeliveryCounts};
+use crate::subscription::SubscriptionFilter;
+use crate::StoreError;
+
+static MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// Serializes fact decisions and log appends across replicas, so that
+/// sequence order is commit order: a reader never sees seq N+1 before seq N
+/// commits, so it never skips a row.
+const LOG_APPEND_LOCK: i64 = 0x4154_5448_5542; // "ATTHUB"
+pub(crate) const NOTIFY_CHANNEL: &str = "attendance_log";
+
+pub(crate) struct PostgresEngine {
+    /// The committer's and the operator writes' connections, apart from the
+    /// readers so that a burst of queries never delays a commit.
+    writer: PgPool,
+    reader: PgPool,
+}
+
+fn instant(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or_default()
+}
+
+fn micros(row: &PgRow, column: &str) -> Result<i64, StoreError> {
+    Ok(row.try_get::<DateTime<Utc>, _>(column)?.timestamp_micros())
+}
+
+fn date(text: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+}
+
+impl PostgresEngine {
+    pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let writer = PgPoolOptions::new().max_connections(2).connect(url).await?;
+        MIGRATIONS.run(&writer).await?;
+        let reader = PgPoolOptions::new()
+            .max_connections(max_connections.max(2))
+            .connect(url)
+            .await?;
+        Ok(PostgresEngine { writer, reader })
+    }
+}
+
+/// Wakes local subscribers when any replica commits. The notification
+/// carries nothing that matters: subscribers always read the table.
+pub(crate) async fn follow_notifications(url: String, changes: watch::Sender<u64>) {
+    loop {
+        match PgListener::connect(&url).await {
+            Ok(mut listener) => {
+                if let Err(error) = listener.listen(NOTIFY_CHANNEL).await {
+                    tracing::warn!(%error, "LISTEN failed; retrying");
+                } else {
+                    // Anything committed while we were not listening is read now.
+                    changes.send_modify(|g| *g = g.wrapping_add(1));
+                    loop {
+                        match listener.recv().await {
+                            Ok(_) => changes.send_modify(|g| *g = g.wrapping_add(1)),
+                            Err(error) => {
+                                tracing::warn!(%error, "notification listener lost its connection");
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot connect the notification listener"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn allocate(
+    conn: &mut PgConnection,
+    sequence: &str,
+    n: usize,
+) -> Result<Vec<i64>, StoreError> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let mut ids: Vec<i64> =
+        sqlx::query_scalar("SELECT nextval($1::regclass) FROM generate_series(1, $2)")
+            .bind(sequence)
+            .bind(n as i64)
+            .fetch_all(conn)
+            .await?;
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// The four identity columns as arrays, for `UNNEST`.
+struct IdentityArrays {
+    kinds: Vec<i16>,
+    vendors: Vec<i16>,
+    tenants: Vec<String>,
+    keys: Vec<String>,
+}
+
+impl IdentityArrays {
+    fn of<'a>(ids: impl Iterator<Item = &'a Identity>) -> IdentityArrays {
+        let mut arrays = IdentityArrays {
+            kinds: Vec::new(),
+            vendors: Vec::new(),
+            tenants: Vec::new(),
+            keys: Vec::new(),
+        };
+        for id in ids {
+            arrays.kinds.push(id.kind);
+            arrays.vendors.push(id.vendor);
+            arrays.tenants.push(id.tenant.clone());
+            arrays.keys.push(id.business_key.clone());
+        }
+        arrays
+    }
+}
+
+fn identity_of(row: &PgRow, key_column: &str) -> Result<Identity, StoreError> {
+    Ok(Identity {
+        kind: row.try_get("kind")?,
+        vendor: row.try_get("vendor")?,
+        tenant: row.try_get("tenant")?,
+        business_key: row.try_get(key_column)?,
+    })
+}
+
+#[async_trait]
+impl WriteTx for PgConnection {
+    async fn allocate_raw_ids(&mut self, n: usize) -> Result<Vec<i64>, StoreError> {
+        allocate(self, "raw_documents_id_seq", n).await
+    }
+
+    async fn insert_deliveries(
+        &mut self,
+        rows: &[(&DeliveryRow, Option<i64>)],
+    ) -> Result<HashSet<(i16, String)>, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO deliveries (vendor, event_id, app, tenant, channel, event_type, \
+             recognition, problem, received_at, raw_id) \
+             SELECT * FROM UNNEST($1::smallint[], $2::text[], $3::text[], $4::text[], \
+             $5::smallint[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::int8[]) \
+             ON CONFLICT (vendor, event_id) DO NOTHING RETURNING vendor, event_id",
+        )
+        .bind(rows.iter().map(|(r, _)| r.vendor).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|(r, _)| r.event_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|(r, _)| r.app.as_str()).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|(r, _)| r.tenant.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|(r, _)| r.channel).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|(r, _)| r.event_type.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|(r, _)| r.recognition).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|(r, _)| r.problem.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|(r, _)| instant(r.received_at_us))
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|(_, raw)| *raw).collect::<Vec<_>>())
+        .fetch_all(&mut *self)
+        .await?;
+        inserted
+            .iter()
+            .map(|row| Ok((row.try_get("vendor")?, row.try_get("event_id")?)))
+            .collect()
+    }
+
+    async fn insert_raws(&mut self, raws: &[(i64, i64, &str)]) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO raw_documents (id, received_at, json) \
+             SELECT * FROM UNNEST($1::int8[], $2::timestamptz[], $3::text[])",
+        )
+        .bind(raws.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(raws.iter().map(|r| instant(r.1)).collect::<Vec<_>>())
+        .bind(raws.iter().map(|r| r.2).collect::<Vec<_>>())
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn lock_log(&mut self) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(LOG_APPEND_LOCK)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
+    async fn load_keys(
+        &mut self,
+        keys: &[Identity],
+    ) -> Result<Vec<(Identity, String)>, StoreError> {
+        let ids = IdentityArrays::of(keys.iter());
+        let rows = sqlx::query(
+            "SELECT k.kind, k.vendor, k.tenant, k.match_key, k.business_key \
+             FROM UNNEST($1::smallint[], $2::smallint[], $3::text[], $4::text[]) \
+             AS q(kind, vendor, tenant, match_key) \
+             JOIN fact_keys k ON k.kind = q.kind AND k.vendor = q.vendor \
+             AND k.tenant = q.tenant AND k.match_key = q.match_key",
+        )
+        .bind(ids.kinds)
+        .bind(ids.vendors)
+        .bind(ids.tenants)
+        .bind(ids.keys)
+        .fetch_all(&mut *self)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((identity_of(row, "match_key")?, row.try_get("business_key")?)))
+            .collect()
+    }
+
+    async fn load_facts(&mut self, ids: &[Identity]) -> Result<Vec<StoredFact>, StoreError> {
+        let arrays = IdentityArrays::of(ids.iter());
+        let rows = sqlx::query(
+            "SELECT f.kind, f.vendor, f.tenant, f.business_key, f.revision, f.content_hash, \
+             f.payroll_hash, f.version, f.body \
+             FROM UNNEST($1::smallint[], $2::smallint[], $3::text[], $4::text[]) \
+             AS q(kind, vendor, tenant, business_key) \
+             JOIN facts f ON f.kind = q.kind AND f.vendor = q.vendor \
+             AND f.tenant = q.tenant AND f.business_key = q.business_key",
+        )
+        .bind(arrays.kinds)
+        .bind(arrays.vendors)
+        .bind(arrays.tenants)
+        .bind(arrays.keys)
+        .fetch_all(&mut *self)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredFact {
+                    identity: identity_of(row, "business_key")?,
+                    revision: row.try_get("revision")?,
+                    content_hash: row.try_get("content_hash")?,
+                    payroll_hash: row.try_get("payroll_hash")?,
+                    version: row
+                        .try_get::<Option<DateTime<Utc>>, _>("version")?
+                        .map(|t| t.timestamp_micros()),
+                    body: row.try_get("body")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn allocate_seqs(&mut self, n: usize) -> Result<Vec<i64>, StoreError> {
+        allocate(self, "log_seq_seq", n).await
+    }
+
+    async fn append_log(&mut self, rows: &[LogRow]) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO log (seq, kind, vendor, app, tenant, employee_id, business_key, \
+             revision, revision_kind, occurred_at, received_at, raw_id, body) \
+             SELECT * FROM UNNEST($1::int8[], $2::smallint[], $3::smallint[], $4::text[], \
+             $5::text[], $6::text[], $7::text[], $8::int8[], $9::smallint[], \
+             $10::timestamptz[], $11::timestamptz[], $12::int8[], $13::bytea[])",
+        )
+        .bind(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.kind).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.vendor).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.app.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.tenant.as_str()).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.employee_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|r| r.business_key.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|r| r.revision).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.revision_kind).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| instant(r.occurred_at_us))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|r| instant(r.received_at_us))
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|r| r.raw_id).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.body.as_slice()).collect::<Vec<_>>())
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn upsert_facts(&mut self, rows: &[FactUpsert]) -> Result<(), StoreError> {
+        let ids = IdentityArrays::of(rows.iter().map(|r| &r.identity));
+        sqlx::query(
+            "INSERT INTO facts (kind, vendor, tenant, business_key, revision, content_hash, \
+             payroll_hash, version, log_seq, employee_id, sort_key, start_at, end_at, \
+             work_date, raw_id, body) \
+             SELECT * FROM UNNEST($1::smallint[], $2::smallint[], $3::text[], $4::text[], \
+             $5::int8[], $6::bytea[], $7::bytea[], $8::timestamptz[], $9::int8[], $10::text[], \
+             $11::text[], $12::timestamptz[], $13::timestamptz[], $14::date[], $15::int8[], \
+             $16::bytea[]) \
+             ON CONFLICT (kind, vendor, tenant, business_key) DO UPDATE SET \
+             revision = excluded.revision, content_hash = excluded.content_hash, \
+             payroll_hash = excluded.payroll_hash, version = excluded.version, \
+             log_seq = excluded.log_seq, employee_id = excluded.employee_id, \
+             sort_key = excluded.sort_key, start_at = excluded.start_at, \
+             end_at = excluded.end_at, work_date = excluded.work_date, \
+             raw_id = excluded.raw_id, body = excluded.body",
+        )
+        .bind(ids.kinds)
+        .bind(ids.vendors)
+        .bind(ids.tenants)
+        .bind(ids.keys)
+        .bind(rows.iter().map(|r| r.revision).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.content_hash.as_slice())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|r| r.payroll_hash.as_slice())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|r| r.version.map(instant))
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|r| r.log_seq).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.employee_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|r| r.sort_key.as_str()).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| instant(r.start_at_us))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|r| instant(r.end_at_us))
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|r| date(&r.work_date)).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.raw_id).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.body.as_slice()).collect::<Vec<_>>())
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_versions(&mut self, rows: &[(Identity, i64)]) -> Result<(), StoreError> {
+        let ids = IdentityArrays::of(rows.iter().map(|(id, _)| id));
+        sqlx::query(
+            "UPDATE facts f SET version = q.version \
+             FROM UNNEST($1::smallint[], $2::smallint[], $3::text[], $4::text[], \
+             $5::timestamptz[]) AS q(kind, vendor, tenant, business_key, version) \
+             WHERE f.kind = q.kind AND f.vendor = q.vendor AND f.tenant = q.tenant \
+             AND f.business_key = q.business_key",
+        )
+        .bind(ids.kinds)
+        .bind(ids.vendors)
+        .bind(ids.tenants)
+        .bind(ids.keys)
+        .bind(rows.iter().map(|(_, v)| instant(*v)).collect::<Vec<_>>())
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_keys(&mut self, rows: &[(Identity, String)]) -> Result<(), StoreError> {
+        let ids = IdentityArrays::of(rows.iter().map(|(id, _)| id));
+        sqlx::query(
+            "INSERT INTO fact_keys (kind, vendor, tenant, match_key, business_key) \
+             SELECT * FROM UNNEST($1::smallint[], $2::smallint[], $3::text[], $4::text[], \
+             $5::text[]) ON CONFLICT (kind, vendor, tenant, match_key) DO NOTHING",
+        )
+        .bind(ids.kinds)
+        .bind(ids.vendors)
+        .bind(ids.tenants)
+        .bind(ids.keys)
+        .bind(
+            rows.iter()
+                .map(|(_, owner)| owner.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn touch_employees(&mut self, rows: &[EmployeeSeen]) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO employees (vendor, app, tenant, employee_id, first_seen, last_seen) \
+             SELECT v, a, t, e, s, s FROM UNNEST($1::smallint[], $2::text[], $3::text[], \
+             $4::text[], $5::timestamptz[]) AS q(v, a, t, e, s) \
+             ON CONFLICT (vendor, app, tenant, employee_id) DO UPDATE SET \
+             last_seen = GREATEST(employees.last_seen, excluded.last_seen)",
+        )
+        .bind(rows.iter().map(|r| r.vendor).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.app.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.tenant.as_str()).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.employee_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|r| instant(r.at_us)).collect::<Vec<_>>())
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn count_superseded(&mut self, rows: &[(i16, String, i64)]) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE deliveries d SET superseded = d.superseded + q.n \
+             FROM UNNEST($1::smallint[], $2::text[], $3::int4[]) AS q(vendor, event_id, n) \
+             WHERE d.vendor = q.vendor AND d.event_id = q.event_id",
+        )
+        .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.2 as i32).collect::<Vec<_>>())
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn notify(&mut self) -> Result<(), StoreError> {
+        // Delivered only on commit.
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(NOTIFY_CHANNEL)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Holds a session advisory lock; closing the connection (never returning
+/// it to the pool) is what releases the lock when the claim is dropped.
+struct AdvisoryClaim(Option<PoolConnection<Postgres>>);
+
+impl Drop for AdvisoryClaim {
+    fn drop(&mut self) {
+        if let Some(connection) = self.0.take() {
+            drop(connection.detach());
+        }
+    }
+}
+
+#[async_trait]
+impl Engine for PostgresEngine {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn commit_batch(&self, batch: &mut Batch) -> Result<Vec<Receipt>, StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let receipts = apply(&mut *tx, batch).await?;
+        tx.commit().await?;
+        Ok(receipts)
+    }
+
+    async fn head(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM log")
+            .fetch_one(&self.reader)
+            .await?)
+    }
+
+    async fn read_log(
+        &self,
+        after: i64,
+        up_to: i64,
+        limit: i64,
+        filter: &SubscriptionFilter,
+    ) -> Result<Vec<LogRead>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT l.seq, l.kind, l.revision_kind, l.employee_id, l.occurred_at, \
+             l.received_at, l.body, r.json FROM log l \
+             LEFT JOIN raw_documents r ON r.id = l.raw_id \
+             WHERE l.seq > $1 AND l.seq <= $2 \
+             AND (cardinality($3::text[]) = 0 OR l.tenant = ANY($3)) \
+             AND (cardinality($4::smallint[]) = 0 OR l.vendor = ANY($4)) \
+             AND (cardinality($5::smallint[]) = 0 OR l.kind = ANY($5)) \
+             AND (cardinality($6::text[]) = 0 OR l.employee_id = ANY($6)) \
+             AND (NOT $7 OR l.revision_kind <> 3) \
+             ORDER BY l.seq LIMIT $8",
+        )
+        .bind(after)
+        .bind(up_to)
+        .bind(&filter.tenants)
+        .bind(filter.vendors.iter().map(|v| *v as i16).collect::<Vec<_>>())
+        .bind(filter.kinds.iter().map(|k| *k as i16).collect::<Vec<_>>())
+        .bind(&filter.employee_ids)
+        .bind(filter.exclude_enrichments)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(LogRead {
+                    seq: row.try_get("seq")?,
+                    kind: row.try_get("kind")?,
+                    revision_kind: row.try_get("revision_kind")?,
+                    employee_id: row.try_get("employee_id")?,
+                    occurred_at_us: micros(row, "occurred_at")?,
+                    received_at_us: micros(row, "received_at")?,
+                    body: row.try_get("body")?,
+                    raw: row.try_get("json")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn list(&self, spec: &ListSpec) -> Result<Vec<ListedRow>, StoreError> {
+        let mut builder: QueryBuilder<Postgres> = QueryBuilder::new(
+            "SELECT f.body, f.sort_key, f.vendor, f.business_key, r.json FROM facts f \
+             LEFT JOIN raw_documents r ON r.id = f.raw_id WHERE f.kind = ",
+        );
+        builder.push_bind(spec.kind as i16);
+        for condition in &spec.conditions {
+            match condition {
+                Condition::Tenant(v) => builder.push(" AND f.tenant = ").push_bind(v.clone()),
+                Condition::Employee(v) => {
+                    builder.push(" AND f.employee_id = ").push_bind(v.clone())
+                }
+                Condition::Vendor(v) => builder.push(" AND f.vendor = ").push_bind(*v as i16),
+                Condition::StartsFrom(us) => {
+                    builder.push(" AND f.start_at >= ").push_bind(instant(*us))
+                }
+                Condition::StartsBefore(us) => {
+                    builder.push(" AND f.start_at < ").push_bind(instant(*us))
+                }
+                Condition::EndsFrom(us) => {
+                    builder.push(" AND f.end_at >= ").push_bind(instant(*us))
+                }
+                Condition::WorkDateFrom(d) => {
+                    builder.push(" AND f.work_date >= ").push_bind(date(d))
+                }
+                Condition::WorkDateTo(d) => builder.push(" AND f.work_date <= ").push_bind(date(d)),
+            };
+        }
+        if let Some(after) = &spec.after {
+            builder
+                .push(" AND (f.sort_key, f.vendor, f.business_key) > (")
+                .push_bind(after.sort_key.clone())
+                .push(", ")
+                .push_bind(after.vendor as i16)
+                .push(", ")
+                .push_bind(after.business_key.clone())
+                .push(")");
+        }
+        builder
+            .push(" ORDER BY f.sort_key, f.vendor, f.business_key LIMIT ")
+            .push_bind(spec.limit);
+        let rows = builder.build().fetch_all(&self.reader).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ListedRow {
+                    body: row.try_get("body")?,
+                    raw: row.try_get("json")?,
+                    sort_key: row.try_get("sort_key")?,
+                    vendor: i64::from(row.try_get::<i16, _>("vendor")?),
+                    business_key: row.try_get("business_key")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
+        let rows = sqlx::query(
+            "SELECT recognition, COUNT(*) AS n, COALESCE(SUM(superseded), 0)::int8 AS superseded \
+             FROM deliveries GROUP BY recognition",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        let mut counts = DeliveryCounts::default();
+        for row in rows {
+            counts.add(
+                &row.try_get::<String, _>("recognition")?,
+                row.try_get("n")?,
+                row.try_get("superseded")?,
+            );
+        }
+        Ok(counts)
+    }
+
+    async fn known_employees(
+        &self,
+        vendor: i32,
+        app: &str,
+    ) -> Result<Vec<KnownEmployee>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tenant, employee_id FROM employees WHERE vendor = $1 AND app = $2 \
+             ORDER BY tenant, employee_id",
+        )
+        .bind(vendor as i16)
+        .bind(app)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(KnownEmployee {
+                    tenant: row.try_get("tenant")?,
+                    employee_id: row.try_get("employee_id")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_vendor_calls(
+        &self,
+        vendor: i32,
+        app: &str,
+        month: &str,
+        calls: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO vendor_calls (vendor, app, month, calls) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (vendor, app, month) DO UPDATE SET calls = vendor_calls.calls + excluded.calls",
+        )
+        .bind(vendor as i16)
+        .bind(app)
+        .bind(month)
+        .bind(calls)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn vendor_calls(&self) -> Result<Vec<VendorCalls>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT vendor, app, month, calls FROM vendor_calls ORDER BY month DESC, vendor, app",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(VendorCalls {
+                    vendor: i32::from(row.try_get::<i16, _>("vendor")?),
+                    app: row.try_get("app")?,
+                    month: row.try_get("month")?,
+                    calls: row.try_get("calls")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn claim(&self, name: &str) -> Result<Option<Claim>, StoreError> {
+        let mut connection = self.reader.acquire().await?;
+        let granted: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(lock_key(name))
+            .fetch_one(&mut *connection)
+            .await?;
+        Ok(granted.then(|| Box::new(AdvisoryClaim(Some(connection))) as Claim))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}

@@ -1,0 +1,600 @@
+//! The SQLite engine, the embedded default: one writer connection (SQLite
+//! takes one writer at a time), readers beside it in WAL mode, and every
+//! commit synced (`synchronous = FULL`) so an acknowledged event survives a
+//! power cut. Batches are written with multi-row statements in a few
+//! power-of-two sizes, so the statement cache keeps every shape prepared.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use attendance_proto::ingest::Receipt;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite};
+
+use crate::batch::{
+    apply, Batch, DeliveryRow, EmployeeSeen, FactUpsert, LogRow, StoredFact, WriteTx,
+};
+use crate::engine::{chunk_len, Claim, Condition, Engine, ListSpec, ListedRow, LogRead};
+use crate::fact::Identity;
+use crate::operations::{KnownEmployee, VendorCalls};
+use crate::store::{Backend, DeliveryCounts};
+use crate::subscription::SubscriptionFilter;
+use crate::StoreError;
+
+static MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+/// Rows per multi-row statement at most: well under SQLite's 32,766
+/// parameters for the widest table.
+const MAX_ROWS: usize = 256;
+
+pub(crate) struct SqliteEngine {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
+    Ok(SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        // WAL lets readers run beside the writer; FULL sync makes an
+        // acknowledged commit survive power loss, not only a crash.
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(10))
+        .statement_cache_capacity(512))
+}
+
+impl SqliteEngine {
+    pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options(url)?)
+            .await?;
+        MIGRATIONS.run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options(url)?)
+            .await?;
+        Ok(SqliteEngine { writer, reader })
+    }
+}
+
+/// Runs `build` over `rows` in chunks of [`chunk_len`] rows; each chunk is
+/// one statement whose rows `push` binds.
+async fn each_chunk<'r, R, F>(
+    conn: &mut SqliteConnection,
+    rows: &'r [R],
+    head: &str,
+    tail: &str,
+    mut push: F,
+) -> Result<Vec<SqliteRow>, StoreError>
+where
+    F: FnMut(sqlx::query_builder::Separated<'_, 'r, Sqlite, &'static str>, &'r R),
+{
+    let mut out = Vec::new();
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let (chunk, more) = rest.split_at(chunk_len(rest.len(), MAX_ROWS));
+        rest = more;
+        let mut builder: QueryBuilder<'r, Sqlite> = QueryBuilder::new(head);
+        builder.push_values(chunk, &mut push);
+        builder.push(tail);
+        out.extend(builder.build().fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
+}
+
+/// The next `n` values after the table's AUTOINCREMENT high-water mark.
+/// The caller is the only writer, so nobody takes them meanwhile.
+async fn allocate(
+    conn: &mut SqliteConnection,
+    table: &str,
+    n: usize,
+) -> Result<Vec<i64>, StoreError> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let base: i64 =
+        sqlx::query_scalar("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = $1), 0)")
+            .bind(table)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok((1..=n as i64).map(|i| base + i).collect())
+}
+
+fn identity_of(row: &SqliteRow, key_column: &str) -> Result<Identity, StoreError> {
+    Ok(Identity {
+        kind: row.try_get::<i64, _>("kind")? as i16,
+        vendor: row.try_get::<i64, _>("vendor")? as i16,
+        tenant: row.try_get("tenant")?,
+        business_key: row.try_get(key_column)?,
+    })
+}
+
+#[async_trait]
+impl WriteTx for SqliteConnection {
+    async fn allocate_raw_ids(&mut self, n: usize) -> Result<Vec<i64>, StoreError> {
+        allocate(self, "raw_documents", n).await
+    }
+
+    async fn insert_deliveries(
+        &mut self,
+        rows: &[(&DeliveryRow, Option<i64>)],
+    ) -> Result<HashSet<(i16, String)>, StoreError> {
+        let inserted = each_chunk(
+            self,
+            rows,
+            "INSERT INTO deliveries (vendor, event_id, app, tenant, channel, event_type, \
+             recognition, problem, received_at_us, raw_id) ",
+            " ON CONFLICT (vendor, event_id) DO NOTHING RETURNING vendor, event_id",
+            |mut b, (row, raw_id)| {
+                b.push_bind(row.vendor)
+                    .push_bind(row.event_id.as_str())
+                    .push_bind(row.app.as_str())
+                    .push_bind(row.tenant.as_str())
+                    .push_bind(row.channel)
+                    .push_bind(row.event_type.as_str())
+                    .push_bind(row.recognition)
+                    .push_bind(row.problem.as_str())
+                    .push_bind(row.received_at_us)
+                    .push_bind(*raw_id);
+            },
+        )
+        .await?;
+        inserted
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get::<i64, _>("vendor")? as i16,
+                    row.try_get("event_id")?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn insert_raws(&mut self, raws: &[(i64, i64, &str)]) -> Result<(), StoreError> {
+        each_chunk(
+            self,
+            raws,
+            "INSERT INTO raw_documents (id, received_at_us, json) ",
+            "",
+            |mut b, (id, at, json)| {
+                b.push_bind(*id).push_bind(*at).push_bind(*json);
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn lock_log(&mut self) -> Result<(), StoreError> {
+        // One writer connection: the transaction itself is the lock.
+        Ok(())
+    }
+
+    async fn load_keys(
+        &mut self,
+        keys: &[Identity],
+    ) -> Result<Vec<(Identity, String)>, StoreError> {
+        let rows = each_chunk(
+            self,
+            keys,
+            "SELECT k.kind, k.vendor, k.tenant, k.match_key, k.business_key FROM (",
+            ") AS q CROSS JOIN fact_keys k ON k.kind = q.column1 AND k.vendor = q.column2 \
+             AND k.tenant = q.column3 AND k.match_key = q.column4",
+            |mut b, id| {
+                b.push_bind(id.kind)
+                    .push_bind(id.vendor)
+                    .push_bind(id.tenant.as_str())
+                    .push_bind(id.business_key.as_str());
+            },
+        )
+        .await?;
+        rows.iter()
+            .map(|row| Ok((identity_of(row, "match_key")?, row.try_get("business_key")?)))
+            .collect()
+    }
+
+    async fn load_facts(&mut self, ids: &[Identity]) -> Result<Vec<StoredFact>, StoreError> {
+        let rows = each_chunk(
+            self,
+            ids,
+            "SELECT f.kind, f.vendor, f.tenant, f.business_key, f.revision, f.content_hash, \
+             f.payroll_hash, f.version_us, f.body FROM (",
+            ") AS q CROSS JOIN facts f ON f.kind = q.column1 AND f.vendor = q.column2 \
+             AND f.tenant = q.column3 AND f.business_key = q.column4",
+            |mut b, id| {
+                b.push_bind(id.kind)
+                    .push_bind(id.vendor)
+                    .push_bind(id.tenant.as_str())
+                    .push_bind(id.business_key.as_str());
+            },
+        )
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredFact {
+                    identity: identity_of(row, "business_key")?,
+                    revision: row.try_get("revision")?,
+                    content_hash: row.try_get("content_hash")?,
+                    payroll_hash: row.try_get("payroll_hash")?,
+                    version: row.try_get("version_us")?,
+                    body: row.try_get("body")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn allocate_seqs(&mut self, n: usize) -> Result<Vec<i64>, StoreError> {
+        allocate(self, "log", n).await
+    }
+
+    async fn append_log(&mut self, rows: &[LogRow]) -> Result<(), StoreError> {
+        each_chunk(
+            self,
+            rows,
+            "INSERT INTO log (seq, kind, vendor, app, tenant, employee_id, business_key, \
+             revision, revision_kind, occurred_at_us, received_at_us, raw_id, body) ",
+            "",
+            |mut b, row| {
+                b.push_bind(row.seq)
+                    .push_bind(row.kind)
+                    .push_bind(row.vendor)
+                    .push_bind(row.app.as_str())
+                    .push_bind(row.tenant.as_str())
+                    .push_bind(row.employee_id.as_str())
+                    .push_bind(row.business_key.as_str())
+                    .push_bind(row.revision)
+                    .push_bind(row.revision_kind)
+                    .push_bind(row.occurred_at_us)
+                    .push_bind(row.received_at_us)
+                    .push_bind(row.raw_id)
+                    .push_bind(row.body.as_slice());
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn upsert_facts(&mut self, rows: &[FactUpsert]) -> Result<(), StoreError> {
+        each_chunk(
+            self,
+            rows,
+            "INSERT INTO facts (kind, vendor, tenant, business_key, revision, content_hash, \
+             payroll_hash, version_us, log_seq, employee_id, sort_key, start_at_us, end_at_us, \
+             work_date, raw_id, body) ",
+            " ON CONFLICT (kind, vendor, tenant, business_key) DO UPDATE SET \
+             revision = excluded.revision, content_hash = excluded.content_hash, \
+             payroll_hash = excluded.payroll_hash, version_us = excluded.version_us, \
+             log_seq = excluded.log_seq, employee_id = excluded.employee_id, \
+             sort_key = excluded.sort_key, start_at_us = excluded.start_at_us, \
+             end_at_us = excluded.end_at_us, work_date = excluded.work_date, \
+             raw_id = excluded.raw_id, body = excluded.body",
+            |mut b, row| {
+                b.push_bind(row.identity.kind)
+                    .push_bind(row.identity.vendor)
+                    .push_bind(row.identity.tenant.as_str())
+                    .push_bind(row.identity.business_key.as_str())
+                    .push_bind(row.revision)
+                    .push_bind(row.content_hash.as_slice())
+                    .push_bind(row.payroll_hash.as_slice())
+                    .push_bind(row.version)
+                    .push_bind(row.log_seq)
+                    .push_bind(row.employee_id.as_str())
+                    .push_bind(row.sort_key.as_str())
+                    .push_bind(row.start_at_us)
+                    .push_bind(row.end_at_us)
+                    .push_bind(row.work_date.as_str())
+                    .push_bind(row.raw_id)
+                    .push_bind(row.body.as_slice());
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn update_versions(&mut self, rows: &[(Identity, i64)]) -> Result<(), StoreError> {
+        each_chunk(
+            self,
+            rows,
+            "UPDATE facts SET version_us = q.column5 FROM (",
+            ") AS q WHERE facts.kind = q.column1 AND facts.vendor = q.column2 \
+             AND facts.tenant = q.column3 AND facts.business_key = q.column4",
+            |mut b, (id, version)| {
+                b.push_bind(id.kind)
+                    .push_bind(id.vendor)
+                    .push_bind(id.tenant.as_str())
+                    .push_bind(id.business_key.as_str())
+                    .push_bind(*version);
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_keys(&mut self, rows: &[(Identity, String)]) -> Result<(), StoreError> {
+        each_chunk(
+            self,
+            rows,
+            "INSERT INTO fact_keys (kind, vendor, tenant, match_key, business_key) ",
+            " ON CONFLICT (kind, vendor, tenant, match_key) DO NOTHING",
+            |mut b, (key, owner)| {
+                b.push_bind(key.kind)
+                    .push_bind(key.vendor)
+                    .push_bind(key.tenant.as_str())
+                    .push_bind(key.business_key.as_str())
+                    .push_bind(owner.as_str());
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn touch_employees(&mut self, rows: &[EmployeeSeen]) -> Result<(), StoreError> {
+        each_chunk(
+            self,
+            rows,
+            "INSERT INTO employees (vendor, app, tenant, employee_id, first_seen_us, last_seen_us) ",
+            " ON CONFLICT (vendor, app, tenant, employee_id) DO UPDATE SET \
+             last_seen_us = MAX(employees.last_seen_us, excluded.last_seen_us)",
+            |mut b, row| {
+                b.push_bind(row.vendor)
+                    .push_bind(row.app.as_str())
+                    .push_bind(row.tenant.as_str())
+                    .push_bind(row.employee_id.as_str())
+                    .push_bind(row.at_us)
+                    .push_bind(row.at_us);
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn count_superseded(&mut self, rows: &[(i16, String, i64)]) -> Result<(), StoreError> {
+        for (vendor, event_id, n) in rows {
+            sqlx::query(
+                "UPDATE deliveries SET superseded = superseded + $1 \
+                 WHERE vendor = $2 AND event_id = $3",
+            )
+            .bind(n)
+            .bind(vendor)
+            .bind(event_id)
+            .execute(&mut *self)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn notify(&mut self) -> Result<(), StoreError> {
+        // One process: the store wakes its own subscribers after the commit.
+        Ok(())
+    }
+}
+
+/// Appends `column IN (…)` for a non-empty list.
+fn push_in<'a, T>(builder: &mut QueryBuilder<'a, Sqlite>, column: &str, values: &'a [T])
+where
+    T: 'a + sqlx::Encode<'a, Sqlite> + sqlx::Type<Sqlite>,
+{
+    if values.is_empty() {
+        return;
+    }
+    builder.push(format!(" AND {column} IN ("));
+    let mut list = builder.separated(", ");
+    for value in values {
+        list.push_bind(value);
+    }
+    builder.push(")");
+}
+
+#[async_trait]
+impl Engine for SqliteEngine {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn commit_batch(&self, batch: &mut Batch) -> Result<Vec<Receipt>, StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        // IMMEDIATE takes the write lock up front, so the transaction never
+        // has to upgrade from reading (and never fails doing so).
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        let receipts = apply(&mut *tx, batch).await?;
+        tx.commit().await?;
+        Ok(receipts)
+    }
+
+    async fn head(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM log")
+            .fetch_one(&self.reader)
+            .await?)
+    }
+
+    async fn read_log(
+        &self,
+        after: i64,
+        up_to: i64,
+        limit: i64,
+        filter: &SubscriptionFilter,
+    ) -> Result<Vec<LogRead>, StoreError> {
+        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT l.seq, l.kind, l.revision_kind, l.employee_id, l.occurred_at_us, \
+             l.received_at_us, l.body, r.json FROM log l \
+             LEFT JOIN raw_documents r ON r.id = l.raw_id WHERE l.seq > ",
+        );
+        builder
+            .push_bind(after)
+            .push(" AND l.seq <= ")
+            .push_bind(up_to);
+        push_in(&mut builder, "l.tenant", &filter.tenants);
+        push_in(&mut builder, "l.vendor", &filter.vendors);
+        push_in(&mut builder, "l.kind", &filter.kinds);
+        push_in(&mut builder, "l.employee_id", &filter.employee_ids);
+        if filter.exclude_enrichments {
+            builder.push(" AND l.revision_kind <> 3");
+        }
+        builder.push(" ORDER BY l.seq LIMIT ").push_bind(limit);
+        let rows = builder.build().fetch_all(&self.reader).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(LogRead {
+                    seq: row.try_get("seq")?,
+                    kind: row.try_get::<i64, _>("kind")? as i16,
+                    revision_kind: row.try_get::<i64, _>("revision_kind")? as i16,
+                    employee_id: row.try_get("employee_id")?,
+                    occurred_at_us: row.try_get("occurred_at_us")?,
+                    received_at_us: row.try_get("received_at_us")?,
+                    body: row.try_get("body")?,
+                    raw: row.try_get("json")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn list(&self, spec: &ListSpec) -> Result<Vec<ListedRow>, StoreError> {
+        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT f.body, f.sort_key, f.vendor, f.business_key, r.json FROM facts f \
+             LEFT JOIN raw_documents r ON r.id = f.raw_id WHERE f.kind = ",
+        );
+        builder.push_bind(spec.kind as i64);
+        for condition in &spec.conditions {
+            match condition {
+                Condition::Tenant(v) => builder.push(" AND f.tenant = ").push_bind(v.clone()),
+                Condition::Employee(v) => {
+                    builder.push(" AND f.employee_id = ").push_bind(v.clone())
+                }
+                Condition::Vendor(v) => builder.push(" AND f.vendor = ").push_bind(*v),
+                Condition::StartsFrom(us) => builder.push(" AND f.start_at_us >= ").push_bind(*us),
+                Condition::StartsBefore(us) => builder.push(" AND f.start_at_us < ").push_bind(*us),
+                Condition::EndsFrom(us) => builder.push(" AND f.end_at_us >= ").push_bind(*us),
+                Condition::WorkDateFrom(d) => {
+                    builder.push(" AND f.work_date >= ").push_bind(d.clone())
+                }
+                Condition::WorkDateTo(d) => {
+                    builder.push(" AND f.work_date <= ").push_bind(d.clone())
+                }
+            };
+        }
+        if let Some(after) = &spec.after {
+            builder
+                .push(" AND (f.sort_key, f.vendor, f.business_key) > (")
+                .push_bind(after.sort_key.clone())
+                .push(", ")
+                .push_bind(after.vendor)
+                .push(", ")
+                .push_bind(after.business_key.clone())
+                .push(")");
+        }
+        builder
+            .push(" ORDER BY f.sort_key, f.vendor, f.business_key LIMIT ")
+            .push_bind(spec.limit);
+        let rows = builder.build().fetch_all(&self.reader).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ListedRow {
+                    body: row.try_get("body")?,
+                    raw: row.try_get("json")?,
+                    sort_key: row.try_get("sort_key")?,
+                    vendor: row.try_get("vendor")?,
+                    business_key: row.try_get("business_key")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
+        let rows = sqlx::query(
+            "SELECT recognition, COUNT(*) AS n, COALESCE(SUM(superseded), 0) AS superseded \
+             FROM deliveries GROUP BY recognition",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        let mut counts = DeliveryCounts::default();
+        for row in rows {
+            counts.add(
+                &row.try_get::<String, _>("recognition")?,
+                row.try_get("n")?,
+                row.try_get("superseded")?,
+            );
+        }
+        Ok(counts)
+    }
+
+    async fn known_employees(
+        &self,
+        vendor: i32,
+        app: &str,
+    ) -> Result<Vec<KnownEmployee>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tenant, employee_id FROM employees WHERE vendor = $1 AND app = $2 \
+             ORDER BY tenant, employee_id",
+        )
+        .bind(vendor)
+        .bind(app)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(KnownEmployee {
+                    tenant: row.try_get("tenant")?,
+                    employee_id: row.try_get("employee_id")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_vendor_calls(
+        &self,
+        vendor: i32,
+        app: &str,
+        month: &str,
+        calls: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO vendor_calls (vendor, app, month, calls) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (vendor, app, month) DO UPDATE SET calls = vendor_calls.calls + excluded.calls",
+        )
+        .bind(vendor)
+        .bind(app)
+        .bind(month)
+        .bind(calls)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn vendor_calls(&self) -> Result<Vec<VendorCalls>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT vendor, app, month, calls FROM vendor_calls ORDER BY month DESC, vendor, app",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(VendorCalls {
+                    vendor: row.try_get::<i64, _>("vendor")? as i32,
+                    app: row.try_get("app")?,
+                    month: row.try_get("month")?,
+                    calls: row.try_get("calls")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn claim(&self, _name: &str) -> Result<Option<Claim>, StoreError> {
+        Ok(Some(Box::new(())))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
