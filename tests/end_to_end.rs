@@ -215,6 +215,61 @@ on_both_backends! {
         assert_eq!(cursor, after[0].cursor, "the heartbeat carries the resume point");
     };
 
+    a_hub_killed_under_concurrent_load_loses_no_acknowledged_event => |db: TestDatabase| async move {
+        use std::sync::{Arc, Mutex};
+        let dir = tempfile::tempdir().unwrap();
+        let hub = HubProcess::start(binary(), dir.path(), &config(&db)).await;
+        let http = hub.http_url();
+        let acknowledged = Arc::new(Mutex::new(Vec::new()));
+        let mut senders = Vec::new();
+        for sender in 0..16 {
+            let flows = FeishuWebhookSender::new(&http, "flows", None);
+            let acknowledged = acknowledged.clone();
+            senders.push(tokio::spawn(async move {
+                for i in 0.. {
+                    let record = format!("load-{sender}-{i}");
+                    let event = FLOW_JSON
+                        .replace("41fae5c12837ead344eced982fbde395", &format!("event-{record}"))
+                        .replace("6938012269578125316", &record);
+                    match flows.try_post_plain(&event).await {
+                        Ok(answer) if answer.status == 200 => acknowledged.lock().unwrap().push(event),
+                        Ok(answer) => assert_eq!(answer.status, 503, "only an unavailable store may refuse: {}", answer.body),
+                        Err(_) => return, // the hub died mid-request: never acknowledged
+                    }
+                }
+            }));
+        }
+        // Let the load run, then the process dies at once, commits in flight.
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        hub.kill().await;
+        for sender in senders {
+            sender.await.unwrap();
+        }
+        let acknowledged = acknowledged.lock().unwrap().clone();
+        assert!(acknowledged.len() >= 50, "the load was real: {} acknowledged", acknowledged.len());
+
+        let hub = HubProcess::start(binary(), dir.path(), &config(&db)).await;
+        let entries = everything(&hub).await;
+        let mut stored: Vec<String> = entries.iter().map(|e| match &e.fact {
+            Some(log_entry::Fact::Punch(p)) => p.record_id.clone(),
+            other => panic!("only punches were sent: {other:?}"),
+        }).collect();
+        let total = stored.len();
+        stored.sort();
+        stored.dedup();
+        assert_eq!(stored.len(), total, "no punch was stored twice");
+        for event in &acknowledged {
+            let record = event.split("\"record_id\": \"").nth(1).unwrap().split('"').next().unwrap();
+            assert!(stored.binary_search(&record.to_string()).is_ok(), "acknowledged {record} was lost");
+        }
+        // Their retries after the restart are duplicates: nothing new.
+        let flows = FeishuWebhookSender::new(&hub.http_url(), "flows", None);
+        for event in acknowledged.iter().take(200) {
+            assert_eq!(flows.post_plain(event).await.status, 200);
+        }
+        assert_eq!(everything(&hub).await.len(), total);
+    };
+
     invalid_and_foreign_cursors_are_refused_with_details => |db: TestDatabase| async move {
         let dir = tempfile::tempdir().unwrap();
         let hub = HubProcess::start(binary(), dir.path(), &config(&db)).await;

@@ -14,7 +14,6 @@ use attendance_proto::v1::{
 use attendance_testkit::hub::HubProcess;
 use attendance_testkit::TestDatabase;
 use serde_json::Value;
-use sqlx::Connection;
 use tonic::transport::Channel;
 use tonic::Streaming;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -179,30 +178,15 @@ pub async fn wait_for_grpc_health(hub: &HubProcess, service: &str, wanted: Servi
 
 /// The `deliveries` rows of one vendor event id: their channels.
 pub async fn delivery_channels(db: &TestDatabase, event_id: &str) -> Vec<i64> {
-    const SQL: &str = "SELECT CAST(channel AS BIGINT) FROM deliveries WHERE event_id = $1";
-    let rows: Vec<(i64,)> = if is_sqlite(db) {
-        let mut connection = sqlx::SqliteConnection::connect(db.url())
-            .await
-            .expect("the test reaches the hub's database");
-        sqlx::query_as(SQL)
-            .bind(event_id)
-            .fetch_all(&mut connection)
-            .await
-    } else {
-        let mut connection = sqlx::PgConnection::connect(db.url())
-            .await
-            .expect("the test reaches the hub's database");
-        sqlx::query_as(SQL)
-            .bind(event_id)
-            .fetch_all(&mut connection)
-            .await
-    }
-    .expect("deliveries readable");
-    rows.into_iter().map(|(channel,)| channel).collect()
+    db.integers(
+        "SELECT CAST(channel AS BIGINT) FROM deliveries WHERE event_id = $1",
+        event_id,
+    )
+    .await
 }
 
 pub fn is_sqlite(db: &TestDatabase) -> bool {
-    db.url().starts_with("sqlite:")
+    db.is_sqlite()
 }
 
 /// Makes every insert into `deliveries` fail inside the database: a real
@@ -238,25 +222,5 @@ pub async fn remove_commit_failure(db: &TestDatabase) {
 
 /// Runs statements on the hub's database, as an operator (or a fault) would.
 pub async fn execute(db: &TestDatabase, statements: &[&str]) {
-    if is_sqlite(db) {
-        let mut connection = sqlx::SqliteConnection::connect(db.url())
-            .await
-            .expect("the test reaches the hub's database");
-        for statement in statements {
-            sqlx::raw_sql(statement)
-                .execute(&mut connection)
-                .await
-                .unwrap_or_else(|e| panic!("{statement}: {e}"));
-        }
-    } else {
-        let mut connection = sqlx::PgConnection::connect(db.url())
-            .await
-            .expect("the test reaches the hub's database");
-        for statement in statements {
-            sqlx::raw_sql(statement)
-                .execute(&mut connection)
-                .await
-                .unwrap_or_else(|e| panic!("{statement}: {e}"));
-        }
-    }
+    db.execute(statements).await;
 }

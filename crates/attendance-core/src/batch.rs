@@ -13,7 +13,7 @@ use attendance_proto::v1::RevisionKind;
 use sha2::{Digest, Sha256};
 
 use crate::fact::{
-    complete_from_previous, content_hash, decode_fact, encode_revision, matching_keys,
+    column_text, complete_from_previous, content_hash, decode_fact, encode_revision, matching_keys,
     payroll_hash, received_time, row_of, set_business_key, take_raw_json, version_of, FactRow,
     Identity,
 };
@@ -79,8 +79,7 @@ impl Batch {
                 std::mem::take(&mut delivery.event_id)
             };
         let delivery_raw = (!delivery.raw_json.is_empty()).then(|| {
-            self.raws
-                .push((std::mem::take(&mut delivery.raw_json), now_us));
+            self.raws.push((column_text(&delivery.raw_json), now_us));
             self.raws.len() - 1
         });
         let row = (!event_id.is_empty()).then(|| {
@@ -91,13 +90,13 @@ impl Batch {
             };
             DeliveryRow {
                 vendor: delivery.vendor as i16,
-                event_id,
-                app: delivery.app.clone(),
-                tenant: delivery.tenant.clone(),
+                event_id: column_text(&event_id),
+                app: column_text(&delivery.app),
+                tenant: column_text(&delivery.tenant),
                 channel: delivery.channel as i16,
-                event_type: delivery.event_type.clone(),
+                event_type: column_text(&delivery.event_type),
                 recognition,
-                problem,
+                problem: column_text(&problem),
                 received_at_us: now_us,
                 raw: delivery_raw,
             }
@@ -105,7 +104,7 @@ impl Batch {
         let mut facts = Vec::with_capacity(delivery.facts.len());
         let mut own_raws: HashMap<String, usize> = HashMap::new();
         for mut fact in delivery.facts {
-            let raw_json = take_raw_json(&mut fact);
+            let raw_json = column_text(&take_raw_json(&mut fact));
             let raw = if raw_json.is_empty() {
                 None
             } else if delivery_raw.is_some_and(|i| self.raws[i].0 == raw_json) {
@@ -119,9 +118,9 @@ impl Batch {
             };
             let row = row_of(&fact);
             let mut keys = vec![row.business_key.clone()];
-            for key in matching_keys(&fact) {
-                if !key.is_empty() && !keys.contains(key) {
-                    keys.push(key.clone());
+            for key in matching_keys(&fact).iter().map(|k| column_text(k)) {
+                if !key.is_empty() && !keys.contains(&key) {
+                    keys.push(key);
                 }
             }
             facts.push(PendingFact {

@@ -60,10 +60,22 @@ impl FactRow {
     }
 }
 
+/// Text as a column stores it. PostgreSQL's text cannot hold NUL, so both
+/// engines store U+FFFD in its place (the fact's body keeps the original):
+/// a vendor string with a NUL commits alike everywhere instead of failing
+/// on one engine for ever.
+pub(crate) fn column_text(text: &str) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{fffd}")
+    } else {
+        text.to_owned()
+    }
+}
+
 fn source_of(source: &Option<Source>) -> (i32, String, String) {
     source
         .as_ref()
-        .map(|s| (s.vendor, s.app.clone(), s.tenant.clone()))
+        .map(|s| (s.vendor, column_text(&s.app), column_text(&s.tenant)))
         .unwrap_or_default()
 }
 
@@ -117,8 +129,8 @@ pub(crate) fn row_of(fact: &Fact) -> FactRow {
                 vendor,
                 app,
                 tenant,
-                business_key: p.business_key.clone(),
-                employee_id: p.employee_id.clone(),
+                business_key: column_text(&p.business_key),
+                employee_id: column_text(&p.employee_id),
                 occurred_at_us: at,
                 sort_key: instant_sort_key(at),
                 start_at_us: at,
@@ -135,13 +147,13 @@ pub(crate) fn row_of(fact: &Fact) -> FactRow {
                 vendor,
                 app,
                 tenant,
-                business_key: s.business_key.clone(),
-                employee_id: s.employee_id.clone(),
+                business_key: column_text(&s.business_key),
+                employee_id: column_text(&s.employee_id),
                 occurred_at_us: at,
-                sort_key: s.work_date.clone(),
+                sort_key: column_text(&s.work_date),
                 start_at_us: day,
                 end_at_us: day,
-                work_date: s.work_date.clone(),
+                work_date: column_text(&s.work_date),
             }
         }
         Fact::Approval(a) => {
@@ -153,8 +165,8 @@ pub(crate) fn row_of(fact: &Fact) -> FactRow {
                 vendor,
                 app,
                 tenant,
-                business_key: a.business_key.clone(),
-                employee_id: a.employee_id.clone(),
+                business_key: column_text(&a.business_key),
+                employee_id: column_text(&a.employee_id),
                 occurred_at_us: start,
                 sort_key: instant_sort_key(start),
                 start_at_us: start,
@@ -170,13 +182,13 @@ pub(crate) fn row_of(fact: &Fact) -> FactRow {
                 vendor,
                 app,
                 tenant,
-                business_key: d.work_date.clone(),
+                business_key: column_text(&d.work_date),
                 employee_id: String::new(),
                 occurred_at_us: day,
-                sort_key: d.work_date.clone(),
+                sort_key: column_text(&d.work_date),
                 start_at_us: day,
                 end_at_us: day,
-                work_date: d.work_date.clone(),
+                work_date: column_text(&d.work_date),
             }
         }
     }

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use sqlx::{Connection, Executor, PgConnection};
+use sqlx::{Connection, Executor, PgConnection, SqliteConnection};
 
 /// The environment variable that enables the PostgreSQL half of the suites.
 pub const POSTGRES_URL_VAR: &str = "HUB_TEST_POSTGRES_URL";
@@ -57,6 +57,60 @@ impl TestDatabase {
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.url.starts_with("sqlite:")
+    }
+
+    /// Runs statements on the database, as an operator (or a fault) would.
+    pub async fn execute(&self, statements: &[&str]) {
+        let run = |statement: &str, e: sqlx::Error| panic!("{statement}: {e}");
+        if self.is_sqlite() {
+            let mut connection = SqliteConnection::connect(&self.url)
+                .await
+                .expect("the test reaches its database");
+            for statement in statements {
+                if let Err(e) = sqlx::raw_sql(statement).execute(&mut connection).await {
+                    run(statement, e);
+                }
+            }
+        } else {
+            let mut connection = PgConnection::connect(&self.url)
+                .await
+                .expect("the test reaches its database");
+            for statement in statements {
+                if let Err(e) = sqlx::raw_sql(statement).execute(&mut connection).await {
+                    run(statement, e);
+                }
+            }
+        }
+    }
+
+    /// The first column of every row `sql` returns for `text` bound as `$1`,
+    /// as integers (cast them to BIGINT in the query).
+    pub async fn integers(&self, sql: &str, text: &str) -> Vec<i64> {
+        let rows: Result<Vec<(i64,)>, sqlx::Error> = if self.is_sqlite() {
+            let mut connection = SqliteConnection::connect(&self.url)
+                .await
+                .expect("the test reaches its database");
+            sqlx::query_as(sql)
+                .bind(text)
+                .fetch_all(&mut connection)
+                .await
+        } else {
+            let mut connection = PgConnection::connect(&self.url)
+                .await
+                .expect("the test reaches its database");
+            sqlx::query_as(sql)
+                .bind(text)
+                .fetch_all(&mut connection)
+                .await
+        };
+        rows.unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .into_iter()
+            .map(|(n,)| n)
+            .collect()
     }
 }
 

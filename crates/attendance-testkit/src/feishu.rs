@@ -68,6 +68,21 @@ impl FeishuWebhookSender {
     }
 
     pub async fn post_raw(&self, body: Vec<u8>, headers: &[(&str, &str)]) -> Answer {
+        self.try_post_raw(body, headers)
+            .await
+            .expect("the hub answers HTTP")
+    }
+
+    /// Sends the JSON as it is; an `Err` when the hub did not answer (it died).
+    pub async fn try_post_plain(&self, json: &str) -> Result<Answer, reqwest::Error> {
+        self.try_post_raw(json.as_bytes().to_vec(), &[]).await
+    }
+
+    async fn try_post_raw(
+        &self,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Result<Answer, reqwest::Error> {
         let mut request = self
             .client
             .post(&self.url)
@@ -76,11 +91,11 @@ impl FeishuWebhookSender {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let response = request.send().await.expect("the hub answers HTTP");
-        Answer {
+        let response = request.send().await?;
+        Ok(Answer {
             status: response.status().as_u16(),
-            body: response.text().await.unwrap_or_default(),
-        }
+            body: response.text().await?,
+        })
     }
 }
 

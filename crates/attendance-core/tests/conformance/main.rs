@@ -427,3 +427,5 @@ fn encode_sequence(seq: i64) -> String {
     bytes.extend_from_slice(&seq.to_be_bytes());
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
+
+mod decisions;
