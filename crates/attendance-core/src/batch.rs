@@ -213,6 +213,16 @@ pub(crate) trait WriteTx: Send {
     async fn load_keys(&mut self, keys: &[Identity])
         -> Result<Vec<(Identity, String)>, StoreError>;
     async fn load_facts(&mut self, ids: &[Identity]) -> Result<Vec<StoredFact>, StoreError>;
+    /// [`WriteTx::load_keys`] and [`WriteTx::load_facts`] of the same
+    /// identities; an engine may read both in one statement.
+    async fn load(
+        &mut self,
+        ids: &[Identity],
+    ) -> Result<(Vec<(Identity, String)>, Vec<StoredFact>), StoreError> {
+        let keys = self.load_keys(ids).await?;
+        let facts = self.load_facts(ids).await?;
+        Ok((keys, facts))
+    }
     /// `n` fresh log sequence numbers, ascending.
     async fn allocate_seqs(&mut self, n: usize) -> Result<Vec<i64>, StoreError>;
     async fn append_log(&mut self, rows: &[LogRow]) -> Result<(), StoreError>;
@@ -377,17 +387,24 @@ async fn decide_facts<T: WriteTx>(
             }
         }
     }
-    let mut alias_of: HashMap<Identity, String> =
-        tx.load_keys(&wanted).await?.into_iter().collect();
-    for (id, owner) in &alias_of {
-        let owner = id.with_key(owner);
-        if seen.insert(owner.clone()) {
-            wanted.push(owner);
-        }
-    }
+    let (aliases, stored) = tx.load(&wanted).await?;
+    let mut alias_of: HashMap<Identity, String> = aliases.into_iter().collect();
     let mut current: HashMap<Identity, Current> = HashMap::new();
-    for stored in tx.load_facts(&wanted).await? {
+    for stored in stored {
         current.insert(stored.identity.clone(), Current::from_stored(stored)?);
+    }
+    // A key that is an alias points at a fact stored under another key.
+    let owners: Vec<Identity> = alias_of
+        .iter()
+        .map(|(id, owner)| id.with_key(owner))
+        .filter(|owner| !seen.contains(owner))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    if !owners.is_empty() {
+        for stored in tx.load_facts(&owners).await? {
+            current.insert(stored.identity.clone(), Current::from_stored(stored)?);
+        }
     }
 
     // In batch order, so a later delivery sees what an earlier one decided.

@@ -39,13 +39,29 @@ impl Job {
     }
 }
 
+/// Starts the committer on a thread of its own, with a runtime of its own:
+/// every statement of a batch is a round trip to the database, and on the
+/// hub's runtime the committer would queue behind every webhook task at each
+/// of them. It ends when every sender is gone.
+pub(crate) fn spawn(
+    engine: Arc<dyn Engine>,
+    queue: mpsc::Receiver<Job>,
+    changes: watch::Sender<u64>,
+) -> Result<(), StoreError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(StoreError::Committer)?;
+    std::thread::Builder::new()
+        .name("hub-committer".into())
+        .spawn(move || runtime.block_on(run(engine, queue, changes)))
+        .map_err(StoreError::Committer)?;
+    Ok(())
+}
+
 /// Commits until every sender is gone. `changes` is bumped after each
 /// commit that appended to the log, before any caller is answered.
-pub(crate) async fn run(
-    engine: Arc<dyn Engine>,
-    mut queue: mpsc::Receiver<Job>,
-    changes: watch::Sender<u64>,
-) {
+async fn run(engine: Arc<dyn Engine>, mut queue: mpsc::Receiver<Job>, changes: watch::Sender<u64>) {
     while let Some(first) = queue.recv().await {
         let (mut facts, mut bytes) = first.weight();
         let mut jobs = vec![first];
@@ -66,7 +82,15 @@ async fn commit_jobs(engine: &dyn Engine, jobs: Vec<Job>, changes: &watch::Sende
     for job in &jobs {
         batch.push(job.delivery.clone(), now);
     }
-    match engine.commit_batch(&mut batch).await {
+    let started = std::time::Instant::now();
+    let result = engine.commit_batch(&mut batch).await;
+    tracing::trace!(
+        deliveries = jobs.len(),
+        elapsed_us = started.elapsed().as_micros() as u64,
+        ok = result.is_ok(),
+        "batch committed"
+    );
+    match result {
         Ok(receipts) => {
             if receipts.iter().any(|r| r.appended > 0) {
                 changes.send_modify(|g| *g = g.wrapping_add(1));

@@ -22,6 +22,8 @@ pub enum StoreError {
     InvalidPageToken(String),
     #[error("the hub is shutting down")]
     Closing,
+    #[error("cannot start the committer: {0}")]
+    Committer(std::io::Error),
     #[error("invalid argument {field}: {reason}")]
     InvalidArgument { field: &'static str, reason: String },
 }

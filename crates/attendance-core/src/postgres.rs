@@ -14,7 +14,7 @@ use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, Postgres, QueryBuilder, Row};
-use tokio::sync::watch;
+use tokio::sync::{watch, Mutex};
 
 use crate::batch::{
     apply, Batch, DeliveryRow, EmployeeSeen, FactUpsert, LogRow, StoredFact, WriteTx,
@@ -35,9 +35,12 @@ const LOG_APPEND_LOCK: i64 = 0x4154_5448_5542; // "ATTHUB"
 pub(crate) const NOTIFY_CHANNEL: &str = "attendance_log";
 
 pub(crate) struct PostgresEngine {
-    /// The committer's and the operator writes' connections, apart from the
-    /// readers so that a burst of queries never delays a commit.
-    writer: PgPool,
+    url: String,
+    /// The committer's connection, owned rather than pooled (a pool's
+    /// checkout and return cost more than a batch's statements), and apart
+    /// from the readers so that a burst of queries never delays a commit.
+    /// `None` after it failed: the next batch connects again.
+    writer: Mutex<Option<PgConnection>>,
     reader: PgPool,
 }
 
@@ -55,13 +58,19 @@ fn date(text: &str) -> Option<NaiveDate> {
 
 impl PostgresEngine {
     pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        let writer = PgPoolOptions::new().max_connections(2).connect(url).await?;
-        MIGRATIONS.run(&writer).await?;
+        let mut migrator = PgConnection::connect(url).await?;
+        MIGRATIONS.run(&mut migrator).await?;
+        migrator.close().await?;
         let reader = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
             .connect(url)
             .await?;
-        Ok(PostgresEngine { writer, reader })
+        Ok(PostgresEngine {
+            url: url.to_owned(),
+            // Connected by the first batch, on the committer's own runtime.
+            writer: Mutex::new(None),
+            reader,
+        })
     }
 }
 
@@ -277,6 +286,52 @@ impl WriteTx for PgConnection {
             .collect()
     }
 
+    async fn load(
+        &mut self,
+        ids: &[Identity],
+    ) -> Result<(Vec<(Identity, String)>, Vec<StoredFact>), StoreError> {
+        // Aliases and stored facts in one statement: one round trip instead of two.
+        let arrays = IdentityArrays::of(ids.iter());
+        let rows = sqlx::query(
+            "WITH q AS (SELECT * FROM UNNEST($1::smallint[], $2::smallint[], $3::text[], \
+             $4::text[]) AS q(kind, vendor, tenant, k)) \
+             SELECT false AS fact, k.kind, k.vendor, k.tenant, k.match_key AS k, \
+             k.business_key AS owner, NULL::int8 AS revision, NULL::bytea AS content_hash, \
+             NULL::bytea AS payroll_hash, NULL::timestamptz AS version, NULL::bytea AS body \
+             FROM q JOIN fact_keys k ON k.kind = q.kind AND k.vendor = q.vendor \
+             AND k.tenant = q.tenant AND k.match_key = q.k \
+             UNION ALL SELECT true, f.kind, f.vendor, f.tenant, f.business_key, NULL, \
+             f.revision, f.content_hash, f.payroll_hash, f.version, f.body \
+             FROM q JOIN facts f ON f.kind = q.kind AND f.vendor = q.vendor \
+             AND f.tenant = q.tenant AND f.business_key = q.k",
+        )
+        .bind(arrays.kinds)
+        .bind(arrays.vendors)
+        .bind(arrays.tenants)
+        .bind(arrays.keys)
+        .fetch_all(&mut *self)
+        .await?;
+        let (mut keys, mut facts) = (Vec::new(), Vec::new());
+        for row in &rows {
+            let identity = identity_of(row, "k")?;
+            if row.try_get::<bool, _>("fact")? {
+                facts.push(StoredFact {
+                    identity,
+                    revision: row.try_get("revision")?,
+                    content_hash: row.try_get("content_hash")?,
+                    payroll_hash: row.try_get("payroll_hash")?,
+                    version: row
+                        .try_get::<Option<DateTime<Utc>>, _>("version")?
+                        .map(|t| t.timestamp_micros()),
+                    body: row.try_get("body")?,
+                });
+            } else {
+                keys.push((identity, row.try_get("owner")?));
+            }
+        }
+        Ok((keys, facts))
+    }
+
     async fn allocate_seqs(&mut self, n: usize) -> Result<Vec<i64>, StoreError> {
         allocate(self, "log_seq_seq", n).await
     }
@@ -432,7 +487,8 @@ impl WriteTx for PgConnection {
              SELECT v, a, t, e, s, s FROM UNNEST($1::smallint[], $2::text[], $3::text[], \
              $4::text[], $5::timestamptz[]) AS q(v, a, t, e, s) \
              ON CONFLICT (vendor, app, tenant, employee_id) DO UPDATE SET \
-             last_seen = GREATEST(employees.last_seen, excluded.last_seen)",
+             last_seen = excluded.last_seen \
+             WHERE excluded.last_seen > employees.last_seen + interval '1 hour'",
         )
         .bind(rows.iter().map(|r| r.vendor).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.app.as_str()).collect::<Vec<_>>())
@@ -491,11 +547,29 @@ impl Engine for PostgresEngine {
     }
 
     async fn commit_batch(&self, batch: &mut Batch) -> Result<Vec<Receipt>, StoreError> {
-        let mut conn = self.writer.acquire().await?;
-        let mut tx = conn.begin().await?;
-        let receipts = apply(&mut *tx, batch).await?;
-        tx.commit().await?;
-        Ok(receipts)
+        let mut writer = self.writer.lock().await;
+        let result = async {
+            if writer.is_none() {
+                *writer = Some(PgConnection::connect(&self.url).await?);
+            }
+            let conn = writer.as_mut().expect("connected above");
+            let mut tx = conn.begin().await?;
+            let receipts = apply(&mut *tx, batch).await?;
+            tx.commit().await?;
+            Ok(receipts)
+        }
+        .await;
+        // An error the server reported leaves the connection usable (the
+        // transaction is rolled back); any other may have broken it, and a
+        // fresh one costs one connect where a broken one fails every batch.
+        if let Err(error) = &result {
+            if !matches!(error, StoreError::Database(sqlx::Error::Database(_))) {
+                if let Some(conn) = writer.take() {
+                    let _ = conn.close().await;
+                }
+            }
+        }
+        result
     }
 
     async fn head(&self) -> Result<i64, StoreError> {
@@ -660,7 +734,7 @@ impl Engine for PostgresEngine {
         .bind(app)
         .bind(month)
         .bind(calls)
-        .execute(&self.writer)
+        .execute(&self.reader)
         .await?;
         Ok(())
     }
@@ -698,7 +772,9 @@ impl Engine for PostgresEngine {
     }
 
     async fn close(&self) {
-        self.writer.close().await;
+        if let Some(conn) = self.writer.lock().await.take() {
+            let _ = conn.close().await;
+        }
         self.reader.close().await;
     }
 }

@@ -16,6 +16,7 @@ use sqlx::sqlite::{
     SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Connection, QueryBuilder, Row, Sqlite};
+use tokio::sync::Mutex;
 
 use crate::batch::{
     apply, Batch, DeliveryRow, EmployeeSeen, FactUpsert, LogRow, StoredFact, WriteTx,
@@ -34,7 +35,10 @@ static MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
 const MAX_ROWS: usize = 256;
 
 pub(crate) struct SqliteEngine {
-    writer: SqlitePool,
+    /// The one writer connection, owned rather than pooled: the committer
+    /// takes it for every batch, and a pool's checkout and return cost more
+    /// than the batch's own statements.
+    writer: Mutex<SqliteConnection>,
     reader: SqlitePool,
 }
 
@@ -51,16 +55,16 @@ fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
 
 impl SqliteEngine {
     pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options(url)?)
-            .await?;
-        MIGRATIONS.run(&writer).await?;
+        let mut writer = SqliteConnection::connect_with(&options(url)?).await?;
+        MIGRATIONS.run(&mut writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .connect_with(options(url)?)
             .await?;
-        Ok(SqliteEngine { writer, reader })
+        Ok(SqliteEngine {
+            writer: Mutex::new(writer),
+            reader,
+        })
     }
 }
 
@@ -89,22 +93,29 @@ where
     Ok(out)
 }
 
-/// The next `n` values after the table's AUTOINCREMENT high-water mark.
-/// The caller is the only writer, so nobody takes them meanwhile.
-async fn allocate(
-    conn: &mut SqliteConnection,
-    table: &str,
-    n: usize,
-) -> Result<Vec<i64>, StoreError> {
-    if n == 0 {
-        return Ok(Vec::new());
+/// The writer connection inside one batch's transaction, with the log's and
+/// the raw documents' AUTOINCREMENT high-water marks read once per batch
+/// (the transaction holds SQLite's one write lock, so nobody takes values
+/// meanwhile).
+struct Write<'c> {
+    conn: &'c mut SqliteConnection,
+    last_seq: Option<i64>,
+}
+
+impl Write<'_> {
+    async fn high_water_marks(&mut self) -> Result<(i64, i64), StoreError> {
+        let (raw, seq): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'raw_documents'), 0), \
+             COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'log'), 0)",
+        )
+        .fetch_one(&mut *self.conn)
+        .await?;
+        Ok((raw, seq))
     }
-    let base: i64 =
-        sqlx::query_scalar("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = $1), 0)")
-            .bind(table)
-            .fetch_one(&mut *conn)
-            .await?;
-    Ok((1..=n as i64).map(|i| base + i).collect())
+}
+
+fn following(base: i64, n: usize) -> Vec<i64> {
+    (1..=n as i64).map(|i| base + i).collect()
 }
 
 fn identity_of(row: &SqliteRow, key_column: &str) -> Result<Identity, StoreError> {
@@ -117,9 +128,11 @@ fn identity_of(row: &SqliteRow, key_column: &str) -> Result<Identity, StoreError
 }
 
 #[async_trait]
-impl WriteTx for SqliteConnection {
+impl WriteTx for Write<'_> {
     async fn allocate_raw_ids(&mut self, n: usize) -> Result<Vec<i64>, StoreError> {
-        allocate(self, "raw_documents", n).await
+        let (raw, seq) = self.high_water_marks().await?;
+        self.last_seq = Some(seq);
+        Ok(following(raw, n))
     }
 
     async fn insert_deliveries(
@@ -127,7 +140,7 @@ impl WriteTx for SqliteConnection {
         rows: &[(&DeliveryRow, Option<i64>)],
     ) -> Result<HashSet<(i16, String)>, StoreError> {
         let inserted = each_chunk(
-            self,
+            self.conn,
             rows,
             "INSERT INTO deliveries (vendor, event_id, app, tenant, channel, event_type, \
              recognition, problem, received_at_us, raw_id) ",
@@ -159,7 +172,7 @@ impl WriteTx for SqliteConnection {
 
     async fn insert_raws(&mut self, raws: &[(i64, i64, &str)]) -> Result<(), StoreError> {
         each_chunk(
-            self,
+            self.conn,
             raws,
             "INSERT INTO raw_documents (id, received_at_us, json) ",
             "",
@@ -181,7 +194,7 @@ impl WriteTx for SqliteConnection {
         keys: &[Identity],
     ) -> Result<Vec<(Identity, String)>, StoreError> {
         let rows = each_chunk(
-            self,
+            self.conn,
             keys,
             "SELECT k.kind, k.vendor, k.tenant, k.match_key, k.business_key FROM (",
             ") AS q CROSS JOIN fact_keys k ON k.kind = q.column1 AND k.vendor = q.column2 \
@@ -201,7 +214,7 @@ impl WriteTx for SqliteConnection {
 
     async fn load_facts(&mut self, ids: &[Identity]) -> Result<Vec<StoredFact>, StoreError> {
         let rows = each_chunk(
-            self,
+            self.conn,
             ids,
             "SELECT f.kind, f.vendor, f.tenant, f.business_key, f.revision, f.content_hash, \
              f.payroll_hash, f.version_us, f.body FROM (",
@@ -229,13 +242,64 @@ impl WriteTx for SqliteConnection {
             .collect()
     }
 
+    async fn load(
+        &mut self,
+        ids: &[Identity],
+    ) -> Result<(Vec<(Identity, String)>, Vec<StoredFact>), StoreError> {
+        // Aliases and stored facts in one statement: one round trip to the
+        // connection's thread instead of two.
+        let rows = each_chunk(
+            self.conn,
+            ids,
+            "WITH q(kind, vendor, tenant, k) AS (",
+            ") SELECT 0 AS alias, k.kind, k.vendor, k.tenant, k.match_key AS k, \
+             k.business_key AS owner, NULL AS revision, NULL AS content_hash, \
+             NULL AS payroll_hash, NULL AS version_us, NULL AS body \
+             FROM q CROSS JOIN fact_keys k ON k.kind = q.kind AND k.vendor = q.vendor \
+             AND k.tenant = q.tenant AND k.match_key = q.k \
+             UNION ALL SELECT 1, f.kind, f.vendor, f.tenant, f.business_key, NULL, f.revision, \
+             f.content_hash, f.payroll_hash, f.version_us, f.body \
+             FROM q CROSS JOIN facts f ON f.kind = q.kind AND f.vendor = q.vendor \
+             AND f.tenant = q.tenant AND f.business_key = q.k",
+            |mut b, id| {
+                b.push_bind(id.kind)
+                    .push_bind(id.vendor)
+                    .push_bind(id.tenant.as_str())
+                    .push_bind(id.business_key.as_str());
+            },
+        )
+        .await?;
+        let (mut keys, mut facts) = (Vec::new(), Vec::new());
+        for row in &rows {
+            let identity = identity_of(row, "k")?;
+            if row.try_get::<i64, _>("alias")? == 0 {
+                keys.push((identity, row.try_get("owner")?));
+            } else {
+                facts.push(StoredFact {
+                    identity,
+                    revision: row.try_get("revision")?,
+                    content_hash: row.try_get("content_hash")?,
+                    payroll_hash: row.try_get("payroll_hash")?,
+                    version: row.try_get("version_us")?,
+                    body: row.try_get("body")?,
+                });
+            }
+        }
+        Ok((keys, facts))
+    }
+
     async fn allocate_seqs(&mut self, n: usize) -> Result<Vec<i64>, StoreError> {
-        allocate(self, "log", n).await
+        let seq = match self.last_seq {
+            Some(seq) => seq,
+            None => self.high_water_marks().await?.1,
+        };
+        self.last_seq = Some(seq + n as i64);
+        Ok(following(seq, n))
     }
 
     async fn append_log(&mut self, rows: &[LogRow]) -> Result<(), StoreError> {
         each_chunk(
-            self,
+            self.conn,
             rows,
             "INSERT INTO log (seq, kind, vendor, app, tenant, employee_id, business_key, \
              revision, revision_kind, occurred_at_us, received_at_us, raw_id, body) ",
@@ -262,7 +326,7 @@ impl WriteTx for SqliteConnection {
 
     async fn upsert_facts(&mut self, rows: &[FactUpsert]) -> Result<(), StoreError> {
         each_chunk(
-            self,
+            self.conn,
             rows,
             "INSERT INTO facts (kind, vendor, tenant, business_key, revision, content_hash, \
              payroll_hash, version_us, log_seq, employee_id, sort_key, start_at_us, end_at_us, \
@@ -299,7 +363,7 @@ impl WriteTx for SqliteConnection {
 
     async fn update_versions(&mut self, rows: &[(Identity, i64)]) -> Result<(), StoreError> {
         each_chunk(
-            self,
+            self.conn,
             rows,
             "UPDATE facts SET version_us = q.column5 FROM (",
             ") AS q WHERE facts.kind = q.column1 AND facts.vendor = q.column2 \
@@ -318,7 +382,7 @@ impl WriteTx for SqliteConnection {
 
     async fn insert_keys(&mut self, rows: &[(Identity, String)]) -> Result<(), StoreError> {
         each_chunk(
-            self,
+            self.conn,
             rows,
             "INSERT INTO fact_keys (kind, vendor, tenant, match_key, business_key) ",
             " ON CONFLICT (kind, vendor, tenant, match_key) DO NOTHING",
@@ -336,11 +400,14 @@ impl WriteTx for SqliteConnection {
 
     async fn touch_employees(&mut self, rows: &[EmployeeSeen]) -> Result<(), StoreError> {
         each_chunk(
-            self,
+            self.conn,
             rows,
             "INSERT INTO employees (vendor, app, tenant, employee_id, first_seen_us, last_seen_us) ",
+            // Seen within the hour: the row stays as it is, so a busy
+            // employee's every punch does not rewrite it.
             " ON CONFLICT (vendor, app, tenant, employee_id) DO UPDATE SET \
-             last_seen_us = MAX(employees.last_seen_us, excluded.last_seen_us)",
+             last_seen_us = excluded.last_seen_us \
+             WHERE excluded.last_seen_us > employees.last_seen_us + 3600000000",
             |mut b, row| {
                 b.push_bind(row.vendor)
                     .push_bind(row.app.as_str())
@@ -363,7 +430,7 @@ impl WriteTx for SqliteConnection {
             .bind(n)
             .bind(vendor)
             .bind(event_id)
-            .execute(&mut *self)
+            .execute(&mut *self.conn)
             .await?;
         }
         Ok(())
@@ -398,11 +465,18 @@ impl Engine for SqliteEngine {
     }
 
     async fn commit_batch(&self, batch: &mut Batch) -> Result<Vec<Receipt>, StoreError> {
-        let mut conn = self.writer.acquire().await?;
+        let mut conn = self.writer.lock().await;
         // IMMEDIATE takes the write lock up front, so the transaction never
         // has to upgrade from reading (and never fails doing so).
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        let receipts = apply(&mut *tx, batch).await?;
+        let receipts = apply(
+            &mut Write {
+                conn: &mut tx,
+                last_seq: None,
+            },
+            batch,
+        )
+        .await?;
         tx.commit().await?;
         Ok(receipts)
     }
@@ -561,7 +635,7 @@ impl Engine for SqliteEngine {
         .bind(app)
         .bind(month)
         .bind(calls)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(())
     }
@@ -594,7 +668,6 @@ impl Engine for SqliteEngine {
     }
 
     async fn close(&self) {
-        self.writer.close().await;
         self.reader.close().await;
     }
 }

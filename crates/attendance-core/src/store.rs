@@ -144,11 +144,7 @@ impl Store {
         // Bounded: callers wait for their receipt anyway, so the queue only
         // needs to hold what arrives during one commit.
         let (committer, queue) = mpsc::channel(commit::MAX_DELIVERIES * 4);
-        tasks.push(tokio::spawn(commit::run(
-            engine.clone(),
-            queue,
-            changes.clone(),
-        )));
+        commit::spawn(engine.clone(), queue, changes.clone())?;
         Ok(Store {
             inner: Arc::new(Inner {
                 engine,

@@ -54,7 +54,8 @@ pub(crate) fn status_of(error: StoreError) -> Status {
         StoreError::Database(_)
         | StoreError::Migration(_)
         | StoreError::Corrupt(_)
-        | StoreError::UnsupportedUrl(_) => {
+        | StoreError::UnsupportedUrl(_)
+        | StoreError::Committer(_) => {
             tracing::error!(%error, "storage failure");
             with_info(
                 Code::Unavailable,
