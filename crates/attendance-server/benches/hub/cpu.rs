@@ -1,6 +1,7 @@
 //! Where the CPU went during a phase, in cores: the server under load (a hub
 //! or the no-work server), this bench process (the load generator and the
-//! fakes), PostgreSQL, and the rest of the machine (someone else's build).
+//! fakes), PostgreSQL, and the rest of the machine (someone else's build);
+//! and how many bytes the server and PostgreSQL had written to storage.
 //! Read from /proc, so it costs nothing while the phase runs.
 
 use std::time::Instant;
@@ -23,9 +24,23 @@ fn process_ticks(pid: u32) -> u64 {
     stat_fields(&pid.to_string()).map_or(0, |(_, ticks)| ticks)
 }
 
-fn postgres_ticks() -> u64 {
+/// `write_bytes` of `/proc/{pid}/io`: what the process caused to be
+/// written to storage (the page cache's writeback included).
+fn written_bytes(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()
+        .and_then(|io| {
+            io.lines()
+                .find_map(|line| line.strip_prefix("write_bytes:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Clock ticks and bytes written of every PostgreSQL process.
+fn postgres_usage() -> (u64, u64) {
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
+        return (0, 0);
     };
     entries
         .flatten()
@@ -33,10 +48,11 @@ fn postgres_ticks() -> u64 {
             let name = entry.file_name().into_string().ok()?;
             name.bytes().all(|b| b.is_ascii_digit()).then_some(name)
         })
-        .filter_map(|pid| stat_fields(&pid))
-        .filter(|(name, _)| name == "postgres")
-        .map(|(_, ticks)| ticks)
-        .sum()
+        .filter_map(|pid| {
+            let (name, ticks) = stat_fields(&pid)?;
+            (name == "postgres").then(|| (ticks, written_bytes(&pid)))
+        })
+        .fold((0, 0), |(t, w), (ticks, written)| (t + ticks, w + written))
 }
 
 /// Busy ticks of the whole machine (all cores).
@@ -62,6 +78,8 @@ struct Snapshot {
     bench: u64,
     postgres: u64,
     machine: u64,
+    server_written: u64,
+    postgres_written: u64,
 }
 
 /// Watches one phase; [`CpuWatch::finish`] tells the cores each part used.
@@ -88,7 +106,10 @@ impl CpuWatch {
         let bench = cores(self.start.bench, end.bench);
         let postgres = cores(self.start.postgres, end.postgres);
         let machine = cores(self.start.machine, end.machine);
+        let rate = |from: u64, to: u64| to.saturating_sub(from) as f64 / seconds;
         CpuUse {
+            server_writes: rate(self.start.server_written, end.server_written),
+            postgres_writes: rate(self.start.postgres_written, end.postgres_written),
             label: self.label,
             server,
             bench,
@@ -99,12 +120,16 @@ impl CpuWatch {
 }
 
 fn snapshot(pids: &[u32]) -> Snapshot {
+    let (postgres, postgres_written) = postgres_usage();
+    let server_written: u64 = pids.iter().map(|pid| written_bytes(&pid.to_string())).sum();
     Snapshot {
         at: Instant::now(),
         server: pids.iter().map(|&pid| process_ticks(pid)).sum(),
         bench: process_ticks(std::process::id()),
-        postgres: postgres_ticks(),
+        postgres,
         machine: machine_ticks(),
+        server_written,
+        postgres_written,
     }
 }
 
@@ -115,6 +140,11 @@ pub struct CpuUse {
     pub bench: f64,
     pub postgres: f64,
     pub other: f64,
+    /// Bytes per second the server wrote to storage.
+    pub server_writes: f64,
+    /// Bytes per second PostgreSQL's processes wrote (checkpoints of earlier
+    /// work included: attribution to a phase is rough).
+    pub postgres_writes: f64,
 }
 
 impl std::fmt::Display for CpuUse {
@@ -127,6 +157,31 @@ impl std::fmt::Display for CpuUse {
         if self.postgres >= 0.005 {
             write!(f, ", postgres {:.2}", self.postgres)?;
         }
-        write!(f, ", other {:.2}", self.other)
+        write!(f, ", other {:.2}", self.other)?;
+        let mut writes = Vec::new();
+        if self.server_writes >= 1e5 {
+            writes.push(format!(
+                "{} {:.0} MB/s",
+                self.label,
+                self.server_writes / 1e6
+            ));
+        }
+        if self.postgres_writes >= 1e5 {
+            writes.push(format!("postgres {} MB/s", megabytes(self.postgres_writes)));
+        }
+        if !writes.is_empty() {
+            write!(f, "; storage writes: {}", writes.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Megabytes with a decimal below 10, where rounding would hide them.
+fn megabytes(bytes: f64) -> String {
+    let mb = bytes / 1e6;
+    if mb < 10.0 {
+        format!("{mb:.1}")
+    } else {
+        format!("{mb:.0}")
     }
 }

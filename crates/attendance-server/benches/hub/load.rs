@@ -5,6 +5,7 @@
 //! (open loop at a fixed rate, latency counted from the scheduled instant).
 
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -200,8 +201,8 @@ pub fn micros(duration: Duration) -> u32 {
 pub struct ClosedOutcome {
     /// Requests answered 200.
     pub completed: usize,
-    /// Requests taken from the set: with no failure, exactly the first
-    /// `taken` requests were answered 200.
+    /// Where the run stopped in its range: with no failure, every request
+    /// from the range's start up to `taken` was answered 200.
     pub taken: usize,
     pub elapsed: Duration,
     pub latencies: Latencies,
@@ -214,19 +215,20 @@ impl ClosedOutcome {
     }
 }
 
-/// Sends the first `count` requests of `requests` over `connections`
-/// connections, each taking the next request as soon as its answer is in,
-/// until `duration` has passed or (unless `cycle`) every request was taken.
-/// With `cycle` the set is sent again from the start (duplicates).
+/// Sends `requests[range]` in order over `connections` connections, each
+/// taking the next request as soon as its answer is in, until `duration`
+/// has passed or (unless `cycle`) every request was taken. With `cycle` the
+/// range is sent again from its start (duplicates).
 pub async fn closed_loop(
     addr: SocketAddr,
     requests: &Requests,
-    count: usize,
+    range: Range<usize>,
     connections: usize,
     duration: Duration,
     cycle: bool,
 ) -> ClosedOutcome {
-    let next = Arc::new(AtomicUsize::new(0));
+    let (first, end) = (range.start, range.end.min(requests.len()));
+    let next = Arc::new(AtomicUsize::new(first));
     let started = Instant::now();
     let deadline = started + duration;
     let mut workers = Vec::with_capacity(connections);
@@ -242,11 +244,11 @@ pub async fn closed_loop(
                     return (latencies, failures);
                 }
             };
-            while Instant::now() < deadline && count > 0 {
+            while Instant::now() < deadline && first < end {
                 let taken = next.fetch_add(1, Ordering::Relaxed);
-                let index = match (taken < count, cycle) {
+                let index = match (taken < end, cycle) {
                     (true, _) => taken,
-                    (false, true) => taken % count,
+                    (false, true) => first + (taken - first) % (end - first),
                     (false, false) => break,
                 };
                 let sent = Instant::now();
@@ -280,7 +282,7 @@ pub async fn closed_loop(
     let taken = next.load(Ordering::Relaxed);
     ClosedOutcome {
         completed: all.len(),
-        taken: if cycle { count } else { taken.min(count) },
+        taken: if cycle { end } else { taken.min(end) },
         elapsed,
         latencies: Latencies::new(all),
         failures,

@@ -45,7 +45,7 @@ pub async fn http_ceiling(bench: &mut Bench, ceiling: &CeilingServer) -> BenchRe
     load::closed_loop(
         ceiling.addr,
         &pool.requests,
-        pool.len(),
+        0..pool.len(),
         connections,
         settings.warmup(),
         true,
@@ -57,7 +57,7 @@ pub async fn http_ceiling(bench: &mut Bench, ceiling: &CeilingServer) -> BenchRe
     let outcome = load::closed_loop(
         ceiling.addr,
         &pool.requests,
-        pool.len(),
+        0..pool.len(),
         connections,
         settings.duration(),
         true,
@@ -153,15 +153,17 @@ impl Ingest {
             .iter()
             .filter_map(|t| t.outcome.as_ref().map(|o| (o, t.pool.len())))
             .any(|(o, len)| o.taken >= len);
+        let per_event = self.cpu.server_writes / self.per_second();
         format!(
-            "{} events in {:.1} s ({} distinct employees, {} B bodies, {connections} conns{}), ack {}; {}",
+            "{} events in {:.1} s ({} distinct employees, {} B bodies, {connections} conns{}), ack {}; {}{}",
             thousands(self.completed() as f64),
             self.elapsed.as_secs_f64(),
             PUSH_EMPLOYEES.count,
             self.targets[0].pool.body_bytes,
             if exhausted { ", pre-built events ran out before the time did" } else { "" },
             self.latencies().summary(),
-            self.cpu
+            self.cpu,
+            if per_event >= 1e3 { format!(" ({:.0} KB by the hub an event)", per_event / 1e3) } else { String::new() }
         )
     }
 }
@@ -186,31 +188,43 @@ pub async fn ingest(
             outcome: None,
         });
     }
-    let started = Instant::now();
-    let warmups = futures::future::join_all(targets.iter().map(|t| {
-        load::closed_loop(
-            t.addr,
-            &t.warmup.requests,
-            t.warmup.len(),
-            connections,
-            settings.warmup(),
-            false,
-        )
-    }))
-    .await;
-    let warm_elapsed = started.elapsed().as_secs_f64();
-    let mut warm_completed = 0;
-    for (target, warmup) in targets.iter_mut().zip(warmups) {
-        warmup.failures.check("warm-up")?;
-        target.warmup_acked = warmup.taken;
-        warm_completed += warmup.completed;
+    // Two halves of warm-up: the first takes the cold start, the second
+    // tells the pace to pre-build events for.
+    let half = settings.warmup() / 2;
+    let mut calibration = (0, Duration::ZERO);
+    for _ in 0..2 {
+        let started = Instant::now();
+        let warmups = futures::future::join_all(targets.iter().map(|t| {
+            load::closed_loop(
+                t.addr,
+                &t.warmup.requests,
+                t.warmup_acked..t.warmup.len(),
+                connections,
+                half,
+                false,
+            )
+        }))
+        .await;
+        let mut completed = 0;
+        for (target, warmup) in targets.iter_mut().zip(warmups) {
+            warmup.failures.check("warm-up")?;
+            target.warmup_acked = warmup.taken;
+            completed += warmup.completed;
+        }
+        calibration = (completed, started.elapsed());
     }
-    // Enough events for half again the warm-up's pace, but never more than
-    // the no-work server could take.
-    let per_target_rate = warm_completed as f64 / warm_elapsed / targets.len() as f64;
+    // Enough events for twice the warm-up's pace, but never more than the
+    // no-work server could take.
     let ceiling_per_target = ceiling * 1.2 / targets.len() as f64;
+    let per_target_rate = match calibration {
+        // Without a warm-up, only the ceiling bounds the pace.
+        (0, _) => ceiling_per_target,
+        (completed, elapsed) => {
+            completed as f64 / elapsed.as_secs_f64().max(1e-3) / targets.len() as f64
+        }
+    };
     let seconds = settings.duration().as_secs_f64();
-    let size = (per_target_rate * 1.5).min(ceiling_per_target) * seconds;
+    let size = (per_target_rate * 2.0).min(ceiling_per_target) * seconds;
     let size = (size as usize)
         .max(1_000)
         .min(settings.max_events / targets.len());
@@ -224,7 +238,7 @@ pub async fn ingest(
         load::closed_loop(
             t.addr,
             &t.pool.requests,
-            t.pool.len(),
+            0..t.pool.len(),
             connections,
             settings.duration(),
             false,
@@ -325,7 +339,7 @@ async fn duplicates(
     let outcome = load::closed_loop(
         hub.http,
         &target.pool.requests,
-        committed,
+        0..committed,
         settings.connections,
         settings.duration(),
         true,
