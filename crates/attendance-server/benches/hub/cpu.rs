@@ -161,9 +161,9 @@ impl std::fmt::Display for CpuUse {
         let mut writes = Vec::new();
         if self.server_writes >= 1e5 {
             writes.push(format!(
-                "{} {:.0} MB/s",
+                "{} {} MB/s",
                 self.label,
-                self.server_writes / 1e6
+                megabytes(self.server_writes)
             ));
         }
         if self.postgres_writes >= 1e5 {

@@ -213,8 +213,8 @@ pub async fn ingest(
         }
         calibration = (completed, started.elapsed());
     }
-    // Enough events for twice the warm-up's pace, but never more than the
-    // no-work server could take.
+    // Enough events for three times the warm-up's pace (a busy machine
+    // makes paces wander), but never more than the no-work server could take.
     let ceiling_per_target = ceiling * 1.2 / targets.len() as f64;
     let per_target_rate = match calibration {
         // Without a warm-up, only the ceiling bounds the pace.
@@ -224,7 +224,7 @@ pub async fn ingest(
         }
     };
     let seconds = settings.duration().as_secs_f64();
-    let size = (per_target_rate * 2.0).min(ceiling_per_target) * seconds;
+    let size = (per_target_rate * 3.0).min(ceiling_per_target) * seconds;
     let size = (size as usize)
         .max(1_000)
         .min(settings.max_events / targets.len());
