@@ -171,6 +171,11 @@ struct FakeState {
     redelivery_delay: Duration,
     disconnect_grace: Duration,
     events: Vec<Event>,
+    /// `messageId` → position in `events`, so that an ack finds its event
+    /// without a scan (a benchmark sends tens of thousands).
+    event_index: HashMap<String, usize>,
+    /// Events acknowledged `SUCCESS` so far.
+    events_acknowledged: usize,
     acks: Vec<Ack>,
     /// SYSTEM frames sent: messageId → (topic, data).
     system_sent: HashMap<String, (String, String)>,
@@ -211,6 +216,8 @@ impl Inner {
                 redelivery_delay: Duration::from_secs(3),
                 disconnect_grace: Duration::from_secs(10),
                 events: Vec::new(),
+                event_index: HashMap::new(),
+                events_acknowledged: 0,
                 acks: Vec::new(),
                 system_sent: HashMap::new(),
                 system_replies: Vec::new(),
@@ -357,6 +364,7 @@ impl Inner {
             deliveries: Vec::new(),
         });
         let index = state.events.len() - 1;
+        state.event_index.insert(message_id.clone(), index);
         // Without a connection it waits (due now) for the next one.
         if let Some(target) = target {
             Self::deliver(&mut state, index, target, then_drop);
@@ -440,19 +448,24 @@ impl Inner {
                 .and_then(|d| serde_json::from_str::<Value>(d).ok())
                 .and_then(|d| d["status"].as_str().map(str::to_owned));
             let later = state.redelivery_delay;
-            for event in state
-                .events
-                .iter_mut()
-                .filter(|e| e.message_id == message_id && !e.acked)
+            let index = state.event_index.get(&message_id).copied();
+            let mut newly_acknowledged = false;
+            if let Some(event) = index
+                .and_then(|i| state.events.get_mut(i))
+                .filter(|e| !e.acked)
             {
                 match status.as_deref() {
                     Some("SUCCESS") => {
                         event.acked = true;
                         event.due = None;
+                        newly_acknowledged = true;
                     }
                     // LATER (or anything else): deliver again after the delay.
                     _ => event.due = Some(Instant::now() + later),
                 }
+            }
+            if newly_acknowledged {
+                state.events_acknowledged += 1;
             }
             state.acks.push(Ack {
                 message_id,
@@ -855,6 +868,12 @@ impl FakeDingTalk {
         Inner::deliver_due(&mut state);
         drop(state);
         self.inner.changed();
+    }
+
+    /// Events sent so far and acknowledged `SUCCESS` (each counted once,
+    /// however often it was delivered).
+    pub fn events_acknowledged(&self) -> usize {
+        self.inner.state().events_acknowledged
     }
 
     /// Every event ack received, in order.
