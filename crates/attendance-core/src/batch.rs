@@ -194,48 +194,72 @@ pub(crate) struct EmployeeSeen {
     pub at_us: i64,
 }
 
-/// The statements of one engine inside one write transaction.
+/// What a batch reads before it decides: which of its deliveries are new,
+/// and what their facts may meet.
+#[derive(Default)]
+pub(crate) struct Opened {
+    /// The ids of [`Batch::raws`], in order.
+    pub raw_ids: Vec<i64>,
+    /// (vendor, event id) of the deliveries inserted, i.e. not duplicates.
+    pub inserted: HashSet<(i16, String)>,
+    /// Aliases found: another key of a fact, and the key it is stored under.
+    pub aliases: Vec<(Identity, String)>,
+    pub facts: Vec<StoredFact>,
+}
+
+/// Everything a batch writes once it has decided, in one go.
+#[derive(Default)]
+pub(crate) struct Writes<'a> {
+    /// (id, received µs, JSON) of the raw documents to store.
+    pub raws: Vec<(i64, i64, &'a str)>,
+    pub log: Vec<LogRow>,
+    /// The current revision of every identity the batch changed.
+    pub facts: Vec<FactUpsert>,
+    /// Facts a newer version confirmed unchanged: their version moves.
+    pub versions: Vec<(Identity, i64)>,
+    /// Aliases: `.0.business_key` is another key of the fact stored under `.1`.
+    pub keys: Vec<(Identity, String)>,
+    pub employees: Vec<EmployeeSeen>,
+    /// (vendor, event id, facts superseded) per delivery.
+    pub superseded: Vec<(i16, String, i64)>,
+}
+
+impl Writes<'_> {
+    /// Whether subscribers (on every replica) have something to read.
+    pub fn appends(&self) -> bool {
+        !self.log.is_empty()
+    }
+}
+
+/// The identities a batch's facts may be stored under, given which of its
+/// deliveries are new (`None`: all of them, for an engine that reads before
+/// it knows).
+pub(crate) type Wanted<'a> =
+    dyn Fn(Option<&HashSet<(i16, String)>>) -> Vec<Identity> + Send + Sync + 'a;
+
+/// The statements of one engine for one batch, in three phases; each engine
+/// makes each phase as few round trips as it can.
 #[async_trait]
 pub(crate) trait WriteTx: Send {
-    /// `n` fresh ids for `raw_documents`, ascending.
-    async fn allocate_raw_ids(&mut self, n: usize) -> Result<Vec<i64>, StoreError>;
-    /// Inserts the rows whose (vendor, event id) is new; returns those it inserted.
-    async fn insert_deliveries(
+    /// Begins the transaction, takes ids for the batch's `raw_count` raw
+    /// documents, inserts the deliveries whose (vendor, event id) is new
+    /// (each row's raw document is an index into those ids), and reads the
+    /// aliases and stored facts of the identities `wanted` names. Fact decisions are serialized across writers from here
+    /// to the commit (PostgreSQL takes its append lock after the inserts, so
+    /// duplicates never wait for it, and only when a new delivery has facts).
+    async fn open(
         &mut self,
-        rows: &[(&DeliveryRow, Option<i64>)],
-    ) -> Result<HashSet<(i16, String)>, StoreError>;
-    async fn insert_raws(&mut self, raws: &[(i64, i64, &str)]) -> Result<(), StoreError>;
-    /// Serializes fact decisions and log appends across writers, so that
-    /// sequence order is commit order. Held until commit.
-    async fn lock_log(&mut self) -> Result<(), StoreError>;
-    /// For each key found among the aliases: the business key of the fact it
-    /// belongs to.
-    async fn load_keys(&mut self, keys: &[Identity])
-        -> Result<Vec<(Identity, String)>, StoreError>;
+        deliveries: &[&DeliveryRow],
+        raw_count: usize,
+        wanted: &Wanted<'_>,
+    ) -> Result<Opened, StoreError>;
+    /// Facts stored under `ids`, for aliases that point outside what `open` read.
     async fn load_facts(&mut self, ids: &[Identity]) -> Result<Vec<StoredFact>, StoreError>;
-    /// [`WriteTx::load_keys`] and [`WriteTx::load_facts`] of the same
-    /// identities; an engine may read both in one statement.
-    async fn load(
-        &mut self,
-        ids: &[Identity],
-    ) -> Result<(Vec<(Identity, String)>, Vec<StoredFact>), StoreError> {
-        let keys = self.load_keys(ids).await?;
-        let facts = self.load_facts(ids).await?;
-        Ok((keys, facts))
-    }
-    /// `n` fresh log sequence numbers, ascending.
+    /// `n` fresh log sequence numbers, ascending, taken after `open`.
     async fn allocate_seqs(&mut self, n: usize) -> Result<Vec<i64>, StoreError>;
-    async fn append_log(&mut self, rows: &[LogRow]) -> Result<(), StoreError>;
-    async fn upsert_facts(&mut self, rows: &[FactUpsert]) -> Result<(), StoreError>;
-    /// Moves the version of facts a newer version confirmed unchanged.
-    async fn update_versions(&mut self, rows: &[(Identity, i64)]) -> Result<(), StoreError>;
-    /// Registers aliases: `.0.business_key` is another key of the fact stored
-    /// under `.1`.
-    async fn insert_keys(&mut self, rows: &[(Identity, String)]) -> Result<(), StoreError>;
-    async fn touch_employees(&mut self, rows: &[EmployeeSeen]) -> Result<(), StoreError>;
-    async fn count_superseded(&mut self, rows: &[(i16, String, i64)]) -> Result<(), StoreError>;
-    /// Wakes other replicas' subscribers once the transaction commits.
-    async fn notify(&mut self) -> Result<(), StoreError>;
+    /// Writes everything and commits (waking other replicas' subscribers
+    /// when the log grew).
+    async fn finish(&mut self, writes: &Writes<'_>) -> Result<(), StoreError>;
 }
 
 /// The state of one identity while a batch is decided.
@@ -275,106 +299,9 @@ fn resignals(fact: &Fact) -> bool {
     matches!(fact, Fact::DayReconciled(d) if d.differences_applied > 0)
 }
 
-/// Decides and writes one batch inside `tx`; one receipt per item, in order.
-/// Nothing is committed here: the caller commits `tx`, and only then may any
-/// receipt be answered.
-pub(crate) async fn apply<T: WriteTx>(
-    tx: &mut T,
-    batch: &mut Batch,
-) -> Result<Vec<Receipt>, StoreError> {
-    let mut receipts = vec![Receipt::default(); batch.items.len()];
-    let mut live = vec![true; batch.items.len()];
-
-    // Delivery dedup. A second delivery of one id within the batch is a
-    // duplicate of the first; rows go in key order, so two writers never
-    // wait on each other's rows in opposite orders.
-    let raw_ids = tx.allocate_raw_ids(batch.raws.len()).await?;
-    let mut first_of: HashMap<(i16, &str), usize> = HashMap::new();
-    let mut rows: Vec<(&DeliveryRow, Option<i64>)> = Vec::new();
-    for (i, item) in batch.items.iter().enumerate() {
-        let Some(row) = &item.delivery else { continue };
-        if first_of.insert((row.vendor, &row.event_id), i).is_some() {
-            live[i] = false;
-            receipts[i].duplicate_delivery = true;
-            continue;
-        }
-        rows.push((row, row.raw.map(|r| raw_ids[r])));
-    }
-    rows.sort_by(|a, b| (a.0.vendor, &a.0.event_id).cmp(&(b.0.vendor, &b.0.event_id)));
-    let inserted = if rows.is_empty() {
-        HashSet::new()
-    } else {
-        tx.insert_deliveries(&rows).await?
-    };
-    for (i, item) in batch.items.iter().enumerate() {
-        if let Some(row) = &item.delivery {
-            if live[i] && !inserted.contains(&(row.vendor, row.event_id.clone())) {
-                live[i] = false;
-                receipts[i].duplicate_delivery = true;
-            }
-        }
-    }
-    let mut raw_needed = vec![false; batch.raws.len()];
-    for (i, item) in batch.items.iter().enumerate() {
-        if let (true, Some(raw)) = (live[i], item.delivery.as_ref().and_then(|d| d.raw)) {
-            raw_needed[raw] = true;
-        }
-    }
-
-    let any_facts = batch
-        .items
-        .iter()
-        .zip(&live)
-        .any(|(item, live)| *live && !item.facts.is_empty());
-    let mut appended_any = false;
-    if any_facts {
-        appended_any =
-            decide_facts(tx, batch, &live, &raw_ids, &mut raw_needed, &mut receipts).await?;
-    }
-
-    let raws: Vec<(i64, i64, &str)> = batch
-        .raws
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| raw_needed[*i])
-        .map(|(i, (json, at))| (raw_ids[i], *at, json.as_str()))
-        .collect();
-    if !raws.is_empty() {
-        tx.insert_raws(&raws).await?;
-    }
-    let superseded: Vec<(i16, String, i64)> = batch
-        .items
-        .iter()
-        .zip(&receipts)
-        .filter(|(_, r)| r.superseded > 0)
-        .filter_map(|(item, r)| {
-            let d = item.delivery.as_ref()?;
-            Some((d.vendor, d.event_id.clone(), r.superseded as i64))
-        })
-        .collect();
-    if !superseded.is_empty() {
-        tx.count_superseded(&superseded).await?;
-    }
-    if appended_any {
-        tx.notify().await?;
-    }
-    Ok(receipts)
-}
-
-/// The fact half of [`apply`]; returns whether anything was appended.
-async fn decide_facts<T: WriteTx>(
-    tx: &mut T,
-    batch: &mut Batch,
-    live: &[bool],
-    raw_ids: &[i64],
-    raw_needed: &mut [bool],
-    receipts: &mut [Receipt],
-) -> Result<bool, StoreError> {
-    tx.lock_log().await?;
-
-    // Everything the batch could meet, read once: the aliases its keys may
-    // be (`fact_keys`), and the facts stored under any of its keys or under
-    // what an alias points to.
+/// The identities the facts of the live items may be stored under: every
+/// key of every fact.
+fn wanted_identities(batch: &Batch, live: &[bool]) -> Vec<Identity> {
     let mut wanted: Vec<Identity> = Vec::new();
     let mut seen: HashSet<Identity> = HashSet::new();
     for (item, _) in batch.items.iter().zip(live).filter(|(_, l)| **l) {
@@ -387,17 +314,130 @@ async fn decide_facts<T: WriteTx>(
             }
         }
     }
-    let (aliases, stored) = tx.load(&wanted).await?;
-    let mut alias_of: HashMap<Identity, String> = aliases.into_iter().collect();
+    wanted
+}
+
+/// Which items are live: not a repeat of an earlier item's delivery id, and
+/// (once known) not a duplicate of a stored delivery.
+fn live_items(batch: &Batch, inserted: Option<&HashSet<(i16, String)>>) -> Vec<bool> {
+    let mut first_of: HashSet<(i16, &str)> = HashSet::new();
+    batch
+        .items
+        .iter()
+        .map(|item| match &item.delivery {
+            None => true,
+            Some(row) => {
+                first_of.insert((row.vendor, &row.event_id))
+                    && inserted.is_none_or(|new| new.contains(&(row.vendor, row.event_id.clone())))
+            }
+        })
+        .collect()
+}
+
+/// Decides and writes one batch through `tx`, and commits it; one receipt
+/// per item, in order. Only after this returned may any receipt be
+/// answered.
+pub(crate) async fn apply<T: WriteTx>(
+    tx: &mut T,
+    batch: &mut Batch,
+) -> Result<Vec<Receipt>, StoreError> {
+    // Delivery dedup; rows go in key order, so two writers never wait on
+    // each other's rows in opposite orders.
+    let unique = live_items(batch, None);
+    let mut rows: Vec<&DeliveryRow> = batch
+        .items
+        .iter()
+        .zip(&unique)
+        .filter(|(_, unique)| **unique)
+        .filter_map(|(item, _)| item.delivery.as_ref())
+        .collect();
+    rows.sort_by(|a, b| (a.vendor, &a.event_id).cmp(&(b.vendor, &b.event_id)));
+    let mut opened = {
+        let view: &Batch = batch;
+        let wanted = move |inserted: Option<&HashSet<(i16, String)>>| {
+            wanted_identities(view, &live_items(view, inserted))
+        };
+        tx.open(&rows, view.raws.len(), &wanted).await?
+    };
+    let raw_ids = std::mem::take(&mut opened.raw_ids);
+    let live = live_items(batch, Some(&opened.inserted));
+    let mut receipts: Vec<Receipt> = live
+        .iter()
+        .zip(&batch.items)
+        .map(|(live, item)| Receipt {
+            duplicate_delivery: !live && item.delivery.is_some(),
+            ..Receipt::default()
+        })
+        .collect();
+    let mut raw_needed = vec![false; batch.raws.len()];
+    for (item, _) in batch.items.iter().zip(&live).filter(|(_, l)| **l) {
+        if let Some(raw) = item.delivery.as_ref().and_then(|d| d.raw) {
+            raw_needed[raw] = true;
+        }
+    }
+    let mut writes = Writes::default();
+    if batch
+        .items
+        .iter()
+        .zip(&live)
+        .any(|(item, live)| *live && !item.facts.is_empty())
+    {
+        decide_facts(
+            tx,
+            batch,
+            &live,
+            opened,
+            &raw_ids,
+            &mut raw_needed,
+            &mut receipts,
+            &mut writes,
+        )
+        .await?;
+    }
+    writes.raws = batch
+        .raws
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| raw_needed[*i])
+        .map(|(i, (json, at))| (raw_ids[i], *at, json.as_str()))
+        .collect();
+    writes.superseded = batch
+        .items
+        .iter()
+        .zip(&receipts)
+        .filter(|(_, r)| r.superseded > 0)
+        .filter_map(|(item, r)| {
+            let d = item.delivery.as_ref()?;
+            Some((d.vendor, d.event_id.clone(), r.superseded as i64))
+        })
+        .collect();
+    tx.finish(&writes).await?;
+    Ok(receipts)
+}
+
+/// The fact half of [`apply`]: every fact of a live item, in batch order,
+/// matched, ordered, completed and classified into `writes`.
+#[allow(clippy::too_many_arguments)]
+async fn decide_facts<T: WriteTx>(
+    tx: &mut T,
+    batch: &mut Batch,
+    live: &[bool],
+    opened: Opened,
+    raw_ids: &[i64],
+    raw_needed: &mut [bool],
+    receipts: &mut [Receipt],
+    writes: &mut Writes<'_>,
+) -> Result<(), StoreError> {
+    let mut alias_of: HashMap<Identity, String> = opened.aliases.into_iter().collect();
     let mut current: HashMap<Identity, Current> = HashMap::new();
-    for stored in stored {
+    for stored in opened.facts {
         current.insert(stored.identity.clone(), Current::from_stored(stored)?);
     }
     // A key that is an alias points at a fact stored under another key.
     let owners: Vec<Identity> = alias_of
         .iter()
         .map(|(id, owner)| id.with_key(owner))
-        .filter(|owner| !seen.contains(owner))
+        .filter(|owner| !current.contains_key(owner))
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
@@ -553,22 +593,16 @@ async fn decide_facts<T: WriteTx>(
         }
     }
 
-    if !new_keys.is_empty() {
-        tx.insert_keys(&new_keys).await?;
-    }
-    if !version_moves.is_empty() {
-        let moves: Vec<(Identity, i64)> = version_moves.into_iter().collect();
-        tx.update_versions(&moves).await?;
-    }
+    writes.keys = new_keys;
+    writes.versions = version_moves.into_iter().collect();
     if appended.is_empty() {
-        return Ok(false);
+        return Ok(());
     }
     let seqs = tx.allocate_seqs(appended.len()).await?;
-    let mut log = Vec::with_capacity(appended.len());
     let mut facts: HashMap<Identity, FactUpsert> = HashMap::new();
     for (entry, seq) in appended.into_iter().zip(seqs) {
         let raw_id = entry.raw.map(|r| raw_ids[r]);
-        log.push(LogRow {
+        writes.log.push(LogRow {
             seq,
             kind: entry.row.kind as i16,
             vendor: entry.row.vendor as i16,
@@ -603,32 +637,27 @@ async fn decide_facts<T: WriteTx>(
             },
         );
     }
-    tx.append_log(&log).await?;
-    let mut facts: Vec<FactUpsert> = facts.into_values().collect();
-    facts.sort_by(|a, b| a.identity.cmp(&b.identity));
-    tx.upsert_facts(&facts).await?;
-    if !employees.is_empty() {
-        let mut rows: Vec<EmployeeSeen> = employees
-            .into_iter()
-            .map(|((vendor, app, tenant, employee_id), at_us)| EmployeeSeen {
-                vendor,
-                app,
-                tenant,
-                employee_id,
-                at_us,
-            })
-            .collect();
-        rows.sort_by(|a, b| {
-            (a.vendor, &a.app, &a.tenant, &a.employee_id).cmp(&(
-                b.vendor,
-                &b.app,
-                &b.tenant,
-                &b.employee_id,
-            ))
-        });
-        tx.touch_employees(&rows).await?;
-    }
-    Ok(true)
+    writes.facts = facts.into_values().collect();
+    writes.facts.sort_by(|a, b| a.identity.cmp(&b.identity));
+    writes.employees = employees
+        .into_iter()
+        .map(|((vendor, app, tenant, employee_id), at_us)| EmployeeSeen {
+            vendor,
+            app,
+            tenant,
+            employee_id,
+            at_us,
+        })
+        .collect();
+    writes.employees.sort_by(|a, b| {
+        (a.vendor, &a.app, &a.tenant, &a.employee_id).cmp(&(
+            b.vendor,
+            &b.app,
+            &b.tenant,
+            &b.employee_id,
+        ))
+    });
+    Ok(())
 }
 
 /// The matching keys a stored revision carries.

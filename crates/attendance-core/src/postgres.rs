@@ -4,7 +4,6 @@
 //! commit order across replicas (so readers never skip a row), and one
 //! `NOTIFY` per batch wakes the other replicas' subscribers.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,9 +15,7 @@ use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, Postgres, QueryBuilder, Row};
 use tokio::sync::{watch, Mutex};
 
-use crate::batch::{
-    apply, Batch, DeliveryRow, EmployeeSeen, FactUpsert, LogRow, StoredFact, WriteTx,
-};
+use crate::batch::{apply, Batch, DeliveryRow, Opened, StoredFact, Wanted, WriteTx, Writes};
 use crate::engine::{Claim, Condition, Engine, ListSpec, ListedRow, LogRead};
 use crate::fact::Identity;
 use crate::operations::{lock_key, KnownEmployee, VendorCalls};
@@ -155,142 +152,156 @@ fn identity_of(row: &PgRow, key_column: &str) -> Result<Identity, StoreError> {
     })
 }
 
+fn stored_fact(row: &PgRow, key_column: &str) -> Result<StoredFact, StoreError> {
+    Ok(StoredFact {
+        identity: identity_of(row, key_column)?,
+        revision: row.try_get("revision")?,
+        content_hash: row.try_get("content_hash")?,
+        payroll_hash: row.try_get("payroll_hash")?,
+        version: row
+            .try_get::<Option<DateTime<Utc>>, _>("version")?
+            .map(|t| t.timestamp_micros()),
+        body: row.try_get("body")?,
+    })
+}
+
+/// Every write of a batch in one statement (data-modifying CTEs over
+/// arrays); an empty array writes nothing. The identities the facts upsert
+/// and the version update touch are disjoint, so no row is changed twice.
+const WRITE_BATCH: &str = "WITH \
+    raws AS (INSERT INTO raw_documents (id, received_at, json) \
+        SELECT * FROM UNNEST($1::int8[], $2::timestamptz[], $3::text[])), \
+    log AS (INSERT INTO log (seq, kind, vendor, app, tenant, employee_id, business_key, \
+        revision, revision_kind, occurred_at, received_at, raw_id, body) \
+        SELECT * FROM UNNEST($4::int8[], $5::smallint[], $6::smallint[], $7::text[], \
+        $8::text[], $9::text[], $10::text[], $11::int8[], $12::smallint[], \
+        $13::timestamptz[], $14::timestamptz[], $15::int8[], $16::bytea[])), \
+    facts AS (INSERT INTO facts (kind, vendor, tenant, business_key, revision, content_hash, \
+        payroll_hash, version, log_seq, employee_id, sort_key, start_at, end_at, \
+        work_date, raw_id, body) \
+        SELECT * FROM UNNEST($17::smallint[], $18::smallint[], $19::text[], $20::text[], \
+        $21::int8[], $22::bytea[], $23::bytea[], $24::timestamptz[], $25::int8[], \
+        $26::text[], $27::text[], $28::timestamptz[], $29::timestamptz[], $30::date[], \
+        $31::int8[], $32::bytea[]) \
+        ON CONFLICT (kind, vendor, tenant, business_key) DO UPDATE SET \
+        revision = excluded.revision, content_hash = excluded.content_hash, \
+        payroll_hash = excluded.payroll_hash, version = excluded.version, \
+        log_seq = excluded.log_seq, employee_id = excluded.employee_id, \
+        sort_key = excluded.sort_key, start_at = excluded.start_at, \
+        end_at = excluded.end_at, work_date = excluded.work_date, \
+        raw_id = excluded.raw_id, body = excluded.body), \
+    versions AS (UPDATE facts f SET version = q.version \
+        FROM UNNEST($33::smallint[], $34::smallint[], $35::text[], $36::text[], \
+        $37::timestamptz[]) AS q(kind, vendor, tenant, business_key, version) \
+        WHERE f.kind = q.kind AND f.vendor = q.vendor AND f.tenant = q.tenant \
+        AND f.business_key = q.business_key), \
+    keys AS (INSERT INTO fact_keys (kind, vendor, tenant, match_key, business_key) \
+        SELECT * FROM UNNEST($38::smallint[], $39::smallint[], $40::text[], $41::text[], \
+        $42::text[]) ON CONFLICT (kind, vendor, tenant, match_key) DO NOTHING), \
+    employees AS (INSERT INTO employees (vendor, app, tenant, employee_id, first_seen, last_seen) \
+        SELECT v, a, t, e, s, s FROM UNNEST($43::smallint[], $44::text[], $45::text[], \
+        $46::text[], $47::timestamptz[]) AS q(v, a, t, e, s) \
+        ON CONFLICT (vendor, app, tenant, employee_id) DO UPDATE SET \
+        last_seen = excluded.last_seen \
+        WHERE excluded.last_seen > employees.last_seen + interval '1 hour'), \
+    superseded AS (UPDATE deliveries d SET superseded = d.superseded + q.n \
+        FROM UNNEST($48::smallint[], $49::text[], $50::int4[]) AS q(vendor, event_id, n) \
+        WHERE d.vendor = q.vendor AND d.event_id = q.event_id) \
+    SELECT pg_notify($51, '') WHERE $52";
+
+/// The writer connection during one batch: it begins the transaction in
+/// [`WriteTx::open`] and commits it in [`WriteTx::finish`];
+/// [`PostgresEngine::commit_batch`] rolls it back on any error.
+struct Write<'c> {
+    conn: &'c mut PgConnection,
+}
+
 #[async_trait]
-impl WriteTx for PgConnection {
-    async fn allocate_raw_ids(&mut self, n: usize) -> Result<Vec<i64>, StoreError> {
-        allocate(self, "raw_documents_id_seq", n).await
-    }
-
-    async fn insert_deliveries(
+impl WriteTx for Write<'_> {
+    async fn open(
         &mut self,
-        rows: &[(&DeliveryRow, Option<i64>)],
-    ) -> Result<HashSet<(i16, String)>, StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO deliveries (vendor, event_id, app, tenant, channel, event_type, \
-             recognition, problem, received_at, raw_id) \
-             SELECT * FROM UNNEST($1::smallint[], $2::text[], $3::text[], $4::text[], \
-             $5::smallint[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::int8[]) \
-             ON CONFLICT (vendor, event_id) DO NOTHING RETURNING vendor, event_id",
-        )
-        .bind(rows.iter().map(|(r, _)| r.vendor).collect::<Vec<_>>())
-        .bind(
-            rows.iter()
-                .map(|(r, _)| r.event_id.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(rows.iter().map(|(r, _)| r.app.as_str()).collect::<Vec<_>>())
-        .bind(
-            rows.iter()
-                .map(|(r, _)| r.tenant.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(rows.iter().map(|(r, _)| r.channel).collect::<Vec<_>>())
-        .bind(
-            rows.iter()
-                .map(|(r, _)| r.event_type.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(rows.iter().map(|(r, _)| r.recognition).collect::<Vec<_>>())
-        .bind(
-            rows.iter()
-                .map(|(r, _)| r.problem.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            rows.iter()
-                .map(|(r, _)| instant(r.received_at_us))
-                .collect::<Vec<_>>(),
-        )
-        .bind(rows.iter().map(|(_, raw)| *raw).collect::<Vec<_>>())
-        .fetch_all(&mut *self)
-        .await?;
-        inserted
-            .iter()
-            .map(|row| Ok((row.try_get("vendor")?, row.try_get("event_id")?)))
-            .collect()
-    }
-
-    async fn insert_raws(&mut self, raws: &[(i64, i64, &str)]) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO raw_documents (id, received_at, json) \
-             SELECT * FROM UNNEST($1::int8[], $2::timestamptz[], $3::text[])",
-        )
-        .bind(raws.iter().map(|r| r.0).collect::<Vec<_>>())
-        .bind(raws.iter().map(|r| instant(r.1)).collect::<Vec<_>>())
-        .bind(raws.iter().map(|r| r.2).collect::<Vec<_>>())
-        .execute(&mut *self)
-        .await?;
-        Ok(())
-    }
-
-    async fn lock_log(&mut self) -> Result<(), StoreError> {
+        deliveries: &[&DeliveryRow],
+        raw_count: usize,
+        wanted: &Wanted<'_>,
+    ) -> Result<Opened, StoreError> {
+        sqlx::query("BEGIN").execute(&mut *self.conn).await?;
+        let raw_ids = allocate(self.conn, "raw_documents_id_seq", raw_count).await?;
+        let mut opened = Opened::default();
+        if !deliveries.is_empty() {
+            let inserted = sqlx::query(
+                "INSERT INTO deliveries (vendor, event_id, app, tenant, channel, event_type, \
+                 recognition, problem, received_at, raw_id) \
+                 SELECT * FROM UNNEST($1::smallint[], $2::text[], $3::text[], $4::text[], \
+                 $5::smallint[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], \
+                 $10::int8[]) \
+                 ON CONFLICT (vendor, event_id) DO NOTHING RETURNING vendor, event_id",
+            )
+            .bind(deliveries.iter().map(|r| r.vendor).collect::<Vec<_>>())
+            .bind(
+                deliveries
+                    .iter()
+                    .map(|r| r.event_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                deliveries
+                    .iter()
+                    .map(|r| r.app.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                deliveries
+                    .iter()
+                    .map(|r| r.tenant.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(deliveries.iter().map(|r| r.channel).collect::<Vec<_>>())
+            .bind(
+                deliveries
+                    .iter()
+                    .map(|r| r.event_type.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(deliveries.iter().map(|r| r.recognition).collect::<Vec<_>>())
+            .bind(
+                deliveries
+                    .iter()
+                    .map(|r| r.problem.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                deliveries
+                    .iter()
+                    .map(|r| instant(r.received_at_us))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                deliveries
+                    .iter()
+                    .map(|r| r.raw.map(|i| raw_ids[i]))
+                    .collect::<Vec<_>>(),
+            )
+            .fetch_all(&mut *self.conn)
+            .await?;
+            for row in &inserted {
+                opened
+                    .inserted
+                    .insert((row.try_get("vendor")?, row.try_get("event_id")?));
+            }
+        }
+        opened.raw_ids = raw_ids;
+        let ids = wanted(Some(&opened.inserted));
+        if ids.is_empty() {
+            // Only duplicates, or deliveries without facts: no need to wait
+            // for the append lock.
+            return Ok(opened);
+        }
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(LOG_APPEND_LOCK)
-            .execute(&mut *self)
+            .execute(&mut *self.conn)
             .await?;
-        Ok(())
-    }
-
-    async fn load_keys(
-        &mut self,
-        keys: &[Identity],
-    ) -> Result<Vec<(Identity, String)>, StoreError> {
-        let ids = IdentityArrays::of(keys.iter());
-        let rows = sqlx::query(
-            "SELECT k.kind, k.vendor, k.tenant, k.match_key, k.business_key \
-             FROM UNNEST($1::smallint[], $2::smallint[], $3::text[], $4::text[]) \
-             AS q(kind, vendor, tenant, match_key) \
-             JOIN fact_keys k ON k.kind = q.kind AND k.vendor = q.vendor \
-             AND k.tenant = q.tenant AND k.match_key = q.match_key",
-        )
-        .bind(ids.kinds)
-        .bind(ids.vendors)
-        .bind(ids.tenants)
-        .bind(ids.keys)
-        .fetch_all(&mut *self)
-        .await?;
-        rows.iter()
-            .map(|row| Ok((identity_of(row, "match_key")?, row.try_get("business_key")?)))
-            .collect()
-    }
-
-    async fn load_facts(&mut self, ids: &[Identity]) -> Result<Vec<StoredFact>, StoreError> {
-        let arrays = IdentityArrays::of(ids.iter());
-        let rows = sqlx::query(
-            "SELECT f.kind, f.vendor, f.tenant, f.business_key, f.revision, f.content_hash, \
-             f.payroll_hash, f.version, f.body \
-             FROM UNNEST($1::smallint[], $2::smallint[], $3::text[], $4::text[]) \
-             AS q(kind, vendor, tenant, business_key) \
-             JOIN facts f ON f.kind = q.kind AND f.vendor = q.vendor \
-             AND f.tenant = q.tenant AND f.business_key = q.business_key",
-        )
-        .bind(arrays.kinds)
-        .bind(arrays.vendors)
-        .bind(arrays.tenants)
-        .bind(arrays.keys)
-        .fetch_all(&mut *self)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(StoredFact {
-                    identity: identity_of(row, "business_key")?,
-                    revision: row.try_get("revision")?,
-                    content_hash: row.try_get("content_hash")?,
-                    payroll_hash: row.try_get("payroll_hash")?,
-                    version: row
-                        .try_get::<Option<DateTime<Utc>>, _>("version")?
-                        .map(|t| t.timestamp_micros()),
-                    body: row.try_get("body")?,
-                })
-            })
-            .collect()
-    }
-
-    async fn load(
-        &mut self,
-        ids: &[Identity],
-    ) -> Result<(Vec<(Identity, String)>, Vec<StoredFact>), StoreError> {
-        // Aliases and stored facts in one statement: one round trip instead of two.
+        // Read after the lock, in a statement of its own, so its snapshot
+        // sees every batch committed before this one took the lock.
         let arrays = IdentityArrays::of(ids.iter());
         let rows = sqlx::query(
             "WITH q AS (SELECT * FROM UNNEST($1::smallint[], $2::smallint[], $3::text[], \
@@ -309,221 +320,201 @@ impl WriteTx for PgConnection {
         .bind(arrays.vendors)
         .bind(arrays.tenants)
         .bind(arrays.keys)
-        .fetch_all(&mut *self)
+        .fetch_all(&mut *self.conn)
         .await?;
-        let (mut keys, mut facts) = (Vec::new(), Vec::new());
         for row in &rows {
-            let identity = identity_of(row, "k")?;
             if row.try_get::<bool, _>("fact")? {
-                facts.push(StoredFact {
-                    identity,
-                    revision: row.try_get("revision")?,
-                    content_hash: row.try_get("content_hash")?,
-                    payroll_hash: row.try_get("payroll_hash")?,
-                    version: row
-                        .try_get::<Option<DateTime<Utc>>, _>("version")?
-                        .map(|t| t.timestamp_micros()),
-                    body: row.try_get("body")?,
-                });
+                opened.facts.push(stored_fact(row, "k")?);
             } else {
-                keys.push((identity, row.try_get("owner")?));
+                opened
+                    .aliases
+                    .push((identity_of(row, "k")?, row.try_get("owner")?));
             }
         }
-        Ok((keys, facts))
+        Ok(opened)
+    }
+
+    async fn load_facts(&mut self, ids: &[Identity]) -> Result<Vec<StoredFact>, StoreError> {
+        let arrays = IdentityArrays::of(ids.iter());
+        let rows = sqlx::query(
+            "SELECT f.kind, f.vendor, f.tenant, f.business_key, f.revision, f.content_hash, \
+             f.payroll_hash, f.version, f.body \
+             FROM UNNEST($1::smallint[], $2::smallint[], $3::text[], $4::text[]) \
+             AS q(kind, vendor, tenant, business_key) \
+             JOIN facts f ON f.kind = q.kind AND f.vendor = q.vendor \
+             AND f.tenant = q.tenant AND f.business_key = q.business_key",
+        )
+        .bind(arrays.kinds)
+        .bind(arrays.vendors)
+        .bind(arrays.tenants)
+        .bind(arrays.keys)
+        .fetch_all(&mut *self.conn)
+        .await?;
+        rows.iter()
+            .map(|row| stored_fact(row, "business_key"))
+            .collect()
     }
 
     async fn allocate_seqs(&mut self, n: usize) -> Result<Vec<i64>, StoreError> {
-        allocate(self, "log_seq_seq", n).await
+        allocate(self.conn, "log_seq_seq", n).await
     }
 
-    async fn append_log(&mut self, rows: &[LogRow]) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO log (seq, kind, vendor, app, tenant, employee_id, business_key, \
-             revision, revision_kind, occurred_at, received_at, raw_id, body) \
-             SELECT * FROM UNNEST($1::int8[], $2::smallint[], $3::smallint[], $4::text[], \
-             $5::text[], $6::text[], $7::text[], $8::int8[], $9::smallint[], \
-             $10::timestamptz[], $11::timestamptz[], $12::int8[], $13::bytea[])",
-        )
-        .bind(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.kind).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.vendor).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.app.as_str()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.tenant.as_str()).collect::<Vec<_>>())
-        .bind(
-            rows.iter()
-                .map(|r| r.employee_id.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            rows.iter()
-                .map(|r| r.business_key.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(rows.iter().map(|r| r.revision).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.revision_kind).collect::<Vec<_>>())
-        .bind(
-            rows.iter()
-                .map(|r| instant(r.occurred_at_us))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            rows.iter()
-                .map(|r| instant(r.received_at_us))
-                .collect::<Vec<_>>(),
-        )
-        .bind(rows.iter().map(|r| r.raw_id).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.body.as_slice()).collect::<Vec<_>>())
-        .execute(&mut *self)
-        .await?;
-        Ok(())
-    }
-
-    async fn upsert_facts(&mut self, rows: &[FactUpsert]) -> Result<(), StoreError> {
-        let ids = IdentityArrays::of(rows.iter().map(|r| &r.identity));
-        sqlx::query(
-            "INSERT INTO facts (kind, vendor, tenant, business_key, revision, content_hash, \
-             payroll_hash, version, log_seq, employee_id, sort_key, start_at, end_at, \
-             work_date, raw_id, body) \
-             SELECT * FROM UNNEST($1::smallint[], $2::smallint[], $3::text[], $4::text[], \
-             $5::int8[], $6::bytea[], $7::bytea[], $8::timestamptz[], $9::int8[], $10::text[], \
-             $11::text[], $12::timestamptz[], $13::timestamptz[], $14::date[], $15::int8[], \
-             $16::bytea[]) \
-             ON CONFLICT (kind, vendor, tenant, business_key) DO UPDATE SET \
-             revision = excluded.revision, content_hash = excluded.content_hash, \
-             payroll_hash = excluded.payroll_hash, version = excluded.version, \
-             log_seq = excluded.log_seq, employee_id = excluded.employee_id, \
-             sort_key = excluded.sort_key, start_at = excluded.start_at, \
-             end_at = excluded.end_at, work_date = excluded.work_date, \
-             raw_id = excluded.raw_id, body = excluded.body",
-        )
-        .bind(ids.kinds)
-        .bind(ids.vendors)
-        .bind(ids.tenants)
-        .bind(ids.keys)
-        .bind(rows.iter().map(|r| r.revision).collect::<Vec<_>>())
-        .bind(
-            rows.iter()
-                .map(|r| r.content_hash.as_slice())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            rows.iter()
-                .map(|r| r.payroll_hash.as_slice())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            rows.iter()
-                .map(|r| r.version.map(instant))
-                .collect::<Vec<_>>(),
-        )
-        .bind(rows.iter().map(|r| r.log_seq).collect::<Vec<_>>())
-        .bind(
-            rows.iter()
-                .map(|r| r.employee_id.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(rows.iter().map(|r| r.sort_key.as_str()).collect::<Vec<_>>())
-        .bind(
-            rows.iter()
-                .map(|r| instant(r.start_at_us))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            rows.iter()
-                .map(|r| instant(r.end_at_us))
-                .collect::<Vec<_>>(),
-        )
-        .bind(rows.iter().map(|r| date(&r.work_date)).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.raw_id).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.body.as_slice()).collect::<Vec<_>>())
-        .execute(&mut *self)
-        .await?;
-        Ok(())
-    }
-
-    async fn update_versions(&mut self, rows: &[(Identity, i64)]) -> Result<(), StoreError> {
-        let ids = IdentityArrays::of(rows.iter().map(|(id, _)| id));
-        sqlx::query(
-            "UPDATE facts f SET version = q.version \
-             FROM UNNEST($1::smallint[], $2::smallint[], $3::text[], $4::text[], \
-             $5::timestamptz[]) AS q(kind, vendor, tenant, business_key, version) \
-             WHERE f.kind = q.kind AND f.vendor = q.vendor AND f.tenant = q.tenant \
-             AND f.business_key = q.business_key",
-        )
-        .bind(ids.kinds)
-        .bind(ids.vendors)
-        .bind(ids.tenants)
-        .bind(ids.keys)
-        .bind(rows.iter().map(|(_, v)| instant(*v)).collect::<Vec<_>>())
-        .execute(&mut *self)
-        .await?;
-        Ok(())
-    }
-
-    async fn insert_keys(&mut self, rows: &[(Identity, String)]) -> Result<(), StoreError> {
-        let ids = IdentityArrays::of(rows.iter().map(|(id, _)| id));
-        sqlx::query(
-            "INSERT INTO fact_keys (kind, vendor, tenant, match_key, business_key) \
-             SELECT * FROM UNNEST($1::smallint[], $2::smallint[], $3::text[], $4::text[], \
-             $5::text[]) ON CONFLICT (kind, vendor, tenant, match_key) DO NOTHING",
-        )
-        .bind(ids.kinds)
-        .bind(ids.vendors)
-        .bind(ids.tenants)
-        .bind(ids.keys)
-        .bind(
-            rows.iter()
-                .map(|(_, owner)| owner.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .execute(&mut *self)
-        .await?;
-        Ok(())
-    }
-
-    async fn touch_employees(&mut self, rows: &[EmployeeSeen]) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO employees (vendor, app, tenant, employee_id, first_seen, last_seen) \
-             SELECT v, a, t, e, s, s FROM UNNEST($1::smallint[], $2::text[], $3::text[], \
-             $4::text[], $5::timestamptz[]) AS q(v, a, t, e, s) \
-             ON CONFLICT (vendor, app, tenant, employee_id) DO UPDATE SET \
-             last_seen = excluded.last_seen \
-             WHERE excluded.last_seen > employees.last_seen + interval '1 hour'",
-        )
-        .bind(rows.iter().map(|r| r.vendor).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.app.as_str()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.tenant.as_str()).collect::<Vec<_>>())
-        .bind(
-            rows.iter()
-                .map(|r| r.employee_id.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(rows.iter().map(|r| instant(r.at_us)).collect::<Vec<_>>())
-        .execute(&mut *self)
-        .await?;
-        Ok(())
-    }
-
-    async fn count_superseded(&mut self, rows: &[(i16, String, i64)]) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE deliveries d SET superseded = d.superseded + q.n \
-             FROM UNNEST($1::smallint[], $2::text[], $3::int4[]) AS q(vendor, event_id, n) \
-             WHERE d.vendor = q.vendor AND d.event_id = q.event_id",
-        )
-        .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.2 as i32).collect::<Vec<_>>())
-        .execute(&mut *self)
-        .await?;
-        Ok(())
-    }
-
-    async fn notify(&mut self) -> Result<(), StoreError> {
-        // Delivered only on commit.
-        sqlx::query("SELECT pg_notify($1, '')")
+    async fn finish(&mut self, writes: &Writes<'_>) -> Result<(), StoreError> {
+        let facts = IdentityArrays::of(writes.facts.iter().map(|r| &r.identity));
+        let versions = IdentityArrays::of(writes.versions.iter().map(|(id, _)| id));
+        let keys = IdentityArrays::of(writes.keys.iter().map(|(id, _)| id));
+        let (raws, log, rows) = (&writes.raws, &writes.log, &writes.facts);
+        sqlx::query(WRITE_BATCH)
+            .bind(raws.iter().map(|r| r.0).collect::<Vec<_>>())
+            .bind(raws.iter().map(|r| instant(r.1)).collect::<Vec<_>>())
+            .bind(raws.iter().map(|r| r.2).collect::<Vec<_>>())
+            .bind(log.iter().map(|r| r.seq).collect::<Vec<_>>())
+            .bind(log.iter().map(|r| r.kind).collect::<Vec<_>>())
+            .bind(log.iter().map(|r| r.vendor).collect::<Vec<_>>())
+            .bind(log.iter().map(|r| r.app.as_str()).collect::<Vec<_>>())
+            .bind(log.iter().map(|r| r.tenant.as_str()).collect::<Vec<_>>())
+            .bind(
+                log.iter()
+                    .map(|r| r.employee_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                log.iter()
+                    .map(|r| r.business_key.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(log.iter().map(|r| r.revision).collect::<Vec<_>>())
+            .bind(log.iter().map(|r| r.revision_kind).collect::<Vec<_>>())
+            .bind(
+                log.iter()
+                    .map(|r| instant(r.occurred_at_us))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                log.iter()
+                    .map(|r| instant(r.received_at_us))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(log.iter().map(|r| r.raw_id).collect::<Vec<_>>())
+            .bind(log.iter().map(|r| r.body.as_slice()).collect::<Vec<_>>())
+            .bind(facts.kinds)
+            .bind(facts.vendors)
+            .bind(facts.tenants)
+            .bind(facts.keys)
+            .bind(rows.iter().map(|r| r.revision).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|r| r.content_hash.as_slice())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                rows.iter()
+                    .map(|r| r.payroll_hash.as_slice())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                rows.iter()
+                    .map(|r| r.version.map(instant))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(rows.iter().map(|r| r.log_seq).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|r| r.employee_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(rows.iter().map(|r| r.sort_key.as_str()).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|r| instant(r.start_at_us))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                rows.iter()
+                    .map(|r| instant(r.end_at_us))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(rows.iter().map(|r| date(&r.work_date)).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.raw_id).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.body.as_slice()).collect::<Vec<_>>())
+            .bind(versions.kinds)
+            .bind(versions.vendors)
+            .bind(versions.tenants)
+            .bind(versions.keys)
+            .bind(
+                writes
+                    .versions
+                    .iter()
+                    .map(|(_, v)| instant(*v))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(keys.kinds)
+            .bind(keys.vendors)
+            .bind(keys.tenants)
+            .bind(keys.keys)
+            .bind(
+                writes
+                    .keys
+                    .iter()
+                    .map(|(_, owner)| owner.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                writes
+                    .employees
+                    .iter()
+                    .map(|r| r.vendor)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                writes
+                    .employees
+                    .iter()
+                    .map(|r| r.app.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                writes
+                    .employees
+                    .iter()
+                    .map(|r| r.tenant.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                writes
+                    .employees
+                    .iter()
+                    .map(|r| r.employee_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                writes
+                    .employees
+                    .iter()
+                    .map(|r| instant(r.at_us))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(writes.superseded.iter().map(|r| r.0).collect::<Vec<_>>())
+            .bind(
+                writes
+                    .superseded
+                    .iter()
+                    .map(|r| r.1.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                writes
+                    .superseded
+                    .iter()
+                    .map(|r| r.2 as i32)
+                    .collect::<Vec<_>>(),
+            )
+            // Delivered only on commit: it wakes subscribers on other replicas.
             .bind(NOTIFY_CHANNEL)
-            .execute(&mut *self)
+            .bind(writes.appends())
+            .execute(&mut *self.conn)
             .await?;
+        sqlx::query("COMMIT").execute(&mut *self.conn).await?;
         Ok(())
     }
 }
@@ -548,22 +539,19 @@ impl Engine for PostgresEngine {
 
     async fn commit_batch(&self, batch: &mut Batch) -> Result<Vec<Receipt>, StoreError> {
         let mut writer = self.writer.lock().await;
-        let result = async {
-            if writer.is_none() {
-                *writer = Some(PgConnection::connect(&self.url).await?);
-            }
-            let conn = writer.as_mut().expect("connected above");
-            let mut tx = conn.begin().await?;
-            let receipts = apply(&mut *tx, batch).await?;
-            tx.commit().await?;
-            Ok(receipts)
+        if writer.is_none() {
+            *writer = Some(PgConnection::connect(&self.url).await?);
         }
-        .await;
-        // An error the server reported leaves the connection usable (the
-        // transaction is rolled back); any other may have broken it, and a
-        // fresh one costs one connect where a broken one fails every batch.
+        let conn = writer.as_mut().expect("connected above");
+        let result = apply(&mut Write { conn }, batch).await;
         if let Err(error) = &result {
-            if !matches!(error, StoreError::Database(sqlx::Error::Database(_))) {
+            // An error the server reported leaves the connection usable once
+            // the transaction is rolled back; any other may have broken it,
+            // and a fresh one costs one connect where a broken one fails
+            // every later batch.
+            let reported = matches!(error, StoreError::Database(sqlx::Error::Database(_)));
+            let rolled_back = sqlx::query("ROLLBACK").execute(&mut *conn).await.is_ok();
+            if !(reported && rolled_back) {
                 if let Some(conn) = writer.take() {
                     let _ = conn.close().await;
                 }

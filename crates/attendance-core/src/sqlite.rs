@@ -4,7 +4,6 @@
 //! power cut. Batches are written with multi-row statements in a few
 //! power-of-two sizes, so the statement cache keeps every shape prepared.
 
-use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -16,11 +15,9 @@ use sqlx::sqlite::{
     SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Connection, QueryBuilder, Row, Sqlite};
-use tokio::sync::Mutex;
+use tokio::sync::{watch, Mutex};
 
-use crate::batch::{
-    apply, Batch, DeliveryRow, EmployeeSeen, FactUpsert, LogRow, StoredFact, WriteTx,
-};
+use crate::batch::{apply, Batch, DeliveryRow, Opened, StoredFact, Wanted, WriteTx, Writes};
 use crate::engine::{chunk_len, Claim, Condition, Engine, ListSpec, ListedRow, LogRead};
 use crate::fact::Identity;
 use crate::operations::{KnownEmployee, VendorCalls};
@@ -53,69 +50,79 @@ fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
         .statement_cache_capacity(512))
 }
 
+/// WAL pages the writer lets accumulate before it checkpoints on its own:
+/// only a backstop, in case the checkpointer falls behind.
+const WRITER_CHECKPOINT_PAGES: &str = "4000";
+/// The least time between two checkpoints.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
 impl SqliteEngine {
-    pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        let mut writer = SqliteConnection::connect_with(&options(url)?).await?;
+    /// Opens the database and starts its checkpointer, which ends with
+    /// `changes` (the store's commit signal).
+    pub(crate) async fn connect(
+        url: &str,
+        max_connections: u32,
+        changes: watch::Receiver<u64>,
+    ) -> Result<(Self, tokio::task::JoinHandle<()>), StoreError> {
+        // Copying the WAL into the database (and syncing it) is left to the
+        // checkpointer's own connection, so a commit never waits for it.
+        let mut writer = SqliteConnection::connect_with(
+            &options(url)?.pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES),
+        )
+        .await?;
         MIGRATIONS.run(&mut writer).await?;
+        let checkpointer = SqliteConnection::connect_with(&options(url)?).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .connect_with(options(url)?)
             .await?;
-        Ok(SqliteEngine {
-            writer: Mutex::new(writer),
-            reader,
-        })
+        let checkpoints = tokio::spawn(checkpoint(checkpointer, changes));
+        Ok((
+            SqliteEngine {
+                writer: Mutex::new(writer),
+                reader,
+            },
+            checkpoints,
+        ))
     }
 }
 
-/// Runs `build` over `rows` in chunks of [`chunk_len`] rows; each chunk is
-/// one statement whose rows `push` binds.
-async fn each_chunk<'r, R, F>(
-    conn: &mut SqliteConnection,
-    rows: &'r [R],
+/// Checkpoints the WAL after commits, at most every [`CHECKPOINT_EVERY`].
+/// PASSIVE never blocks the writer or the readers; once a checkpoint has
+/// copied everything, the writer starts the WAL over.
+async fn checkpoint(mut conn: SqliteConnection, mut changes: watch::Receiver<u64>) {
+    while changes.changed().await.is_ok() {
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&mut conn)
+            .await
+        {
+            tracing::warn!(%error, "WAL checkpoint failed; the next commit tries again");
+        }
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+    }
+}
+
+/// Appends one statement per chunk of [`chunk_len`] rows of `rows` to
+/// `builder` (`head VALUES (…), … tail;`), binding each row with `push`.
+/// Parameters are positional, so any number of statements share one query.
+fn push_rows<'a, R, F>(
+    builder: &mut QueryBuilder<'a, Sqlite>,
+    rows: &'a [R],
     head: &str,
     tail: &str,
     mut push: F,
-) -> Result<Vec<SqliteRow>, StoreError>
-where
-    F: FnMut(sqlx::query_builder::Separated<'_, 'r, Sqlite, &'static str>, &'r R),
+) where
+    F: FnMut(sqlx::query_builder::Separated<'_, 'a, Sqlite, &'static str>, &'a R),
 {
-    let mut out = Vec::new();
     let mut rest = rows;
     while !rest.is_empty() {
         let (chunk, more) = rest.split_at(chunk_len(rest.len(), MAX_ROWS));
         rest = more;
-        let mut builder: QueryBuilder<'r, Sqlite> = QueryBuilder::new(head);
+        builder.push(head);
         builder.push_values(chunk, &mut push);
         builder.push(tail);
-        out.extend(builder.build().fetch_all(&mut *conn).await?);
+        builder.push(";\n");
     }
-    Ok(out)
-}
-
-/// The writer connection inside one batch's transaction, with the log's and
-/// the raw documents' AUTOINCREMENT high-water marks read once per batch
-/// (the transaction holds SQLite's one write lock, so nobody takes values
-/// meanwhile).
-struct Write<'c> {
-    conn: &'c mut SqliteConnection,
-    last_seq: Option<i64>,
-}
-
-impl Write<'_> {
-    async fn high_water_marks(&mut self) -> Result<(i64, i64), StoreError> {
-        let (raw, seq): (i64, i64) = sqlx::query_as(
-            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'raw_documents'), 0), \
-             COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'log'), 0)",
-        )
-        .fetch_one(&mut *self.conn)
-        .await?;
-        Ok((raw, seq))
-    }
-}
-
-fn following(base: i64, n: usize) -> Vec<i64> {
-    (1..=n as i64).map(|i| base + i).collect()
 }
 
 fn identity_of(row: &SqliteRow, key_column: &str) -> Result<Identity, StoreError> {
@@ -127,25 +134,55 @@ fn identity_of(row: &SqliteRow, key_column: &str) -> Result<Identity, StoreError
     })
 }
 
+fn stored_fact(row: &SqliteRow, key_column: &str) -> Result<StoredFact, StoreError> {
+    Ok(StoredFact {
+        identity: identity_of(row, key_column)?,
+        revision: row.try_get("revision")?,
+        content_hash: row.try_get("content_hash")?,
+        payroll_hash: row.try_get("payroll_hash")?,
+        version: row.try_get("version_us")?,
+        body: row.try_get("body")?,
+    })
+}
+
+/// The writer connection during one batch. Each phase is one query of
+/// several statements, so a batch costs two round trips to the
+/// connection's thread (three when an alias points outside what was read)
+/// instead of one per statement; the transaction is begun and committed by
+/// plain `BEGIN IMMEDIATE` and `COMMIT` statements inside them, and rolled
+/// back by [`SqliteEngine::commit_batch`] on any error.
+struct Write<'c> {
+    conn: &'c mut SqliteConnection,
+    /// The log's AUTOINCREMENT high-water mark, read when the batch opened
+    /// (the transaction holds SQLite's one write lock, so nobody moves it).
+    last_seq: i64,
+}
+
+const SEQUENCE_OF: &str = "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ";
+
 #[async_trait]
 impl WriteTx for Write<'_> {
-    async fn allocate_raw_ids(&mut self, n: usize) -> Result<Vec<i64>, StoreError> {
-        let (raw, seq) = self.high_water_marks().await?;
-        self.last_seq = Some(seq);
-        Ok(following(raw, n))
-    }
-
-    async fn insert_deliveries(
+    async fn open(
         &mut self,
-        rows: &[(&DeliveryRow, Option<i64>)],
-    ) -> Result<HashSet<(i16, String)>, StoreError> {
-        let inserted = each_chunk(
-            self.conn,
-            rows,
+        deliveries: &[&DeliveryRow],
+        raw_count: usize,
+        wanted: &Wanted<'_>,
+    ) -> Result<Opened, StoreError> {
+        // Raw documents take the ids after the high-water mark; a delivery's
+        // raw id is computed from it in SQL, in the same round trip.
+        let ids = wanted(None);
+        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "BEGIN IMMEDIATE;\nSELECT 'marks' AS what, {SEQUENCE_OF}'raw_documents'), 0) AS raw, \
+             {SEQUENCE_OF}'log'), 0) AS seq;\n"
+        ));
+        push_rows(
+            &mut builder,
+            deliveries,
             "INSERT INTO deliveries (vendor, event_id, app, tenant, channel, event_type, \
              recognition, problem, received_at_us, raw_id) ",
-            " ON CONFLICT (vendor, event_id) DO NOTHING RETURNING vendor, event_id",
-            |mut b, (row, raw_id)| {
+            " ON CONFLICT (vendor, event_id) DO NOTHING \
+             RETURNING 'delivery' AS what, vendor, event_id",
+            |mut b, row| {
                 b.push_bind(row.vendor)
                     .push_bind(row.event_id.as_str())
                     .push_bind(row.app.as_str())
@@ -154,110 +191,67 @@ impl WriteTx for Write<'_> {
                     .push_bind(row.event_type.as_str())
                     .push_bind(row.recognition)
                     .push_bind(row.problem.as_str())
-                    .push_bind(row.received_at_us)
-                    .push_bind(*raw_id);
+                    .push_bind(row.received_at_us);
+                match row.raw {
+                    Some(index) => b
+                        .push(format!("{SEQUENCE_OF}'raw_documents'), 0) + "))
+                        .push_bind_unseparated(index as i64 + 1),
+                    None => b.push("NULL"),
+                };
             },
-        )
-        .await?;
-        inserted
-            .iter()
-            .map(|row| {
-                Ok((
-                    row.try_get::<i64, _>("vendor")? as i16,
-                    row.try_get("event_id")?,
-                ))
-            })
-            .collect()
-    }
-
-    async fn insert_raws(&mut self, raws: &[(i64, i64, &str)]) -> Result<(), StoreError> {
-        each_chunk(
-            self.conn,
-            raws,
-            "INSERT INTO raw_documents (id, received_at_us, json) ",
-            "",
-            |mut b, (id, at, json)| {
-                b.push_bind(*id).push_bind(*at).push_bind(*json);
-            },
-        )
-        .await?;
-        Ok(())
-    }
-
-    async fn lock_log(&mut self) -> Result<(), StoreError> {
-        // One writer connection: the transaction itself is the lock.
-        Ok(())
-    }
-
-    async fn load_keys(
-        &mut self,
-        keys: &[Identity],
-    ) -> Result<Vec<(Identity, String)>, StoreError> {
-        let rows = each_chunk(
-            self.conn,
-            keys,
-            "SELECT k.kind, k.vendor, k.tenant, k.match_key, k.business_key FROM (",
-            ") AS q CROSS JOIN fact_keys k ON k.kind = q.column1 AND k.vendor = q.column2 \
-             AND k.tenant = q.column3 AND k.match_key = q.column4",
-            |mut b, id| {
-                b.push_bind(id.kind)
-                    .push_bind(id.vendor)
-                    .push_bind(id.tenant.as_str())
-                    .push_bind(id.business_key.as_str());
-            },
-        )
-        .await?;
-        rows.iter()
-            .map(|row| Ok((identity_of(row, "match_key")?, row.try_get("business_key")?)))
-            .collect()
-    }
-
-    async fn load_facts(&mut self, ids: &[Identity]) -> Result<Vec<StoredFact>, StoreError> {
-        let rows = each_chunk(
-            self.conn,
-            ids,
-            "SELECT f.kind, f.vendor, f.tenant, f.business_key, f.revision, f.content_hash, \
-             f.payroll_hash, f.version_us, f.body FROM (",
-            ") AS q CROSS JOIN facts f ON f.kind = q.column1 AND f.vendor = q.column2 \
-             AND f.tenant = q.column3 AND f.business_key = q.column4",
-            |mut b, id| {
-                b.push_bind(id.kind)
-                    .push_bind(id.vendor)
-                    .push_bind(id.tenant.as_str())
-                    .push_bind(id.business_key.as_str());
-            },
-        )
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(StoredFact {
-                    identity: identity_of(row, "business_key")?,
-                    revision: row.try_get("revision")?,
-                    content_hash: row.try_get("content_hash")?,
-                    payroll_hash: row.try_get("payroll_hash")?,
-                    version: row.try_get("version_us")?,
-                    body: row.try_get("body")?,
-                })
-            })
-            .collect()
-    }
-
-    async fn load(
-        &mut self,
-        ids: &[Identity],
-    ) -> Result<(Vec<(Identity, String)>, Vec<StoredFact>), StoreError> {
-        // Aliases and stored facts in one statement: one round trip to the
-        // connection's thread instead of two.
-        let rows = each_chunk(
-            self.conn,
-            ids,
+        );
+        // Aliases and stored facts of every key the facts may meet.
+        push_rows(
+            &mut builder,
+            &ids,
             "WITH q(kind, vendor, tenant, k) AS (",
-            ") SELECT 0 AS alias, k.kind, k.vendor, k.tenant, k.match_key AS k, \
+            ") SELECT 'alias' AS what, k.kind, k.vendor, k.tenant, k.match_key AS k, \
              k.business_key AS owner, NULL AS revision, NULL AS content_hash, \
              NULL AS payroll_hash, NULL AS version_us, NULL AS body \
              FROM q CROSS JOIN fact_keys k ON k.kind = q.kind AND k.vendor = q.vendor \
              AND k.tenant = q.tenant AND k.match_key = q.k \
-             UNION ALL SELECT 1, f.kind, f.vendor, f.tenant, f.business_key, NULL, f.revision, \
+             UNION ALL SELECT 'fact', f.kind, f.vendor, f.tenant, f.business_key, NULL, \
+             f.revision, f.content_hash, f.payroll_hash, f.version_us, f.body \
+             FROM q CROSS JOIN facts f ON f.kind = q.kind AND f.vendor = q.vendor \
+             AND f.tenant = q.tenant AND f.business_key = q.k",
+            |mut b, id| {
+                b.push_bind(id.kind)
+                    .push_bind(id.vendor)
+                    .push_bind(id.tenant.as_str())
+                    .push_bind(id.business_key.as_str());
+            },
+        );
+        let rows = builder.build().fetch_all(&mut *self.conn).await?;
+        let mut opened = Opened::default();
+        for row in &rows {
+            match row.try_get::<String, _>("what")?.as_str() {
+                "marks" => {
+                    let raw: i64 = row.try_get("raw")?;
+                    opened.raw_ids = (1..=raw_count as i64).map(|i| raw + i).collect();
+                    self.last_seq = row.try_get("seq")?;
+                }
+                "delivery" => {
+                    opened.inserted.insert((
+                        row.try_get::<i64, _>("vendor")? as i16,
+                        row.try_get("event_id")?,
+                    ));
+                }
+                "alias" => opened
+                    .aliases
+                    .push((identity_of(row, "k")?, row.try_get("owner")?)),
+                _ => opened.facts.push(stored_fact(row, "k")?),
+            }
+        }
+        Ok(opened)
+    }
+
+    async fn load_facts(&mut self, ids: &[Identity]) -> Result<Vec<StoredFact>, StoreError> {
+        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new("");
+        push_rows(
+            &mut builder,
+            ids,
+            "WITH q(kind, vendor, tenant, k) AS (",
+            ") SELECT f.kind, f.vendor, f.tenant, f.business_key, f.revision, \
              f.content_hash, f.payroll_hash, f.version_us, f.body \
              FROM q CROSS JOIN facts f ON f.kind = q.kind AND f.vendor = q.vendor \
              AND f.tenant = q.tenant AND f.business_key = q.k",
@@ -267,40 +261,33 @@ impl WriteTx for Write<'_> {
                     .push_bind(id.tenant.as_str())
                     .push_bind(id.business_key.as_str());
             },
-        )
-        .await?;
-        let (mut keys, mut facts) = (Vec::new(), Vec::new());
-        for row in &rows {
-            let identity = identity_of(row, "k")?;
-            if row.try_get::<i64, _>("alias")? == 0 {
-                keys.push((identity, row.try_get("owner")?));
-            } else {
-                facts.push(StoredFact {
-                    identity,
-                    revision: row.try_get("revision")?,
-                    content_hash: row.try_get("content_hash")?,
-                    payroll_hash: row.try_get("payroll_hash")?,
-                    version: row.try_get("version_us")?,
-                    body: row.try_get("body")?,
-                });
-            }
-        }
-        Ok((keys, facts))
+        );
+        let rows = builder.build().fetch_all(&mut *self.conn).await?;
+        rows.iter()
+            .map(|row| stored_fact(row, "business_key"))
+            .collect()
     }
 
     async fn allocate_seqs(&mut self, n: usize) -> Result<Vec<i64>, StoreError> {
-        let seq = match self.last_seq {
-            Some(seq) => seq,
-            None => self.high_water_marks().await?.1,
-        };
-        self.last_seq = Some(seq + n as i64);
-        Ok(following(seq, n))
+        let seqs = (1..=n as i64).map(|i| self.last_seq + i).collect();
+        self.last_seq += n as i64;
+        Ok(seqs)
     }
 
-    async fn append_log(&mut self, rows: &[LogRow]) -> Result<(), StoreError> {
-        each_chunk(
-            self.conn,
-            rows,
+    async fn finish(&mut self, writes: &Writes<'_>) -> Result<(), StoreError> {
+        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new("");
+        push_rows(
+            &mut builder,
+            &writes.raws,
+            "INSERT INTO raw_documents (id, received_at_us, json) ",
+            "",
+            |mut b, (id, at, json)| {
+                b.push_bind(*id).push_bind(*at).push_bind(*json);
+            },
+        );
+        push_rows(
+            &mut builder,
+            &writes.log,
             "INSERT INTO log (seq, kind, vendor, app, tenant, employee_id, business_key, \
              revision, revision_kind, occurred_at_us, received_at_us, raw_id, body) ",
             "",
@@ -319,15 +306,10 @@ impl WriteTx for Write<'_> {
                     .push_bind(row.raw_id)
                     .push_bind(row.body.as_slice());
             },
-        )
-        .await?;
-        Ok(())
-    }
-
-    async fn upsert_facts(&mut self, rows: &[FactUpsert]) -> Result<(), StoreError> {
-        each_chunk(
-            self.conn,
-            rows,
+        );
+        push_rows(
+            &mut builder,
+            &writes.facts,
             "INSERT INTO facts (kind, vendor, tenant, business_key, revision, content_hash, \
              payroll_hash, version_us, log_seq, employee_id, sort_key, start_at_us, end_at_us, \
              work_date, raw_id, body) ",
@@ -356,15 +338,10 @@ impl WriteTx for Write<'_> {
                     .push_bind(row.raw_id)
                     .push_bind(row.body.as_slice());
             },
-        )
-        .await?;
-        Ok(())
-    }
-
-    async fn update_versions(&mut self, rows: &[(Identity, i64)]) -> Result<(), StoreError> {
-        each_chunk(
-            self.conn,
-            rows,
+        );
+        push_rows(
+            &mut builder,
+            &writes.versions,
             "UPDATE facts SET version_us = q.column5 FROM (",
             ") AS q WHERE facts.kind = q.column1 AND facts.vendor = q.column2 \
              AND facts.tenant = q.column3 AND facts.business_key = q.column4",
@@ -375,15 +352,10 @@ impl WriteTx for Write<'_> {
                     .push_bind(id.business_key.as_str())
                     .push_bind(*version);
             },
-        )
-        .await?;
-        Ok(())
-    }
-
-    async fn insert_keys(&mut self, rows: &[(Identity, String)]) -> Result<(), StoreError> {
-        each_chunk(
-            self.conn,
-            rows,
+        );
+        push_rows(
+            &mut builder,
+            &writes.keys,
             "INSERT INTO fact_keys (kind, vendor, tenant, match_key, business_key) ",
             " ON CONFLICT (kind, vendor, tenant, match_key) DO NOTHING",
             |mut b, (key, owner)| {
@@ -393,15 +365,10 @@ impl WriteTx for Write<'_> {
                     .push_bind(key.business_key.as_str())
                     .push_bind(owner.as_str());
             },
-        )
-        .await?;
-        Ok(())
-    }
-
-    async fn touch_employees(&mut self, rows: &[EmployeeSeen]) -> Result<(), StoreError> {
-        each_chunk(
-            self.conn,
-            rows,
+        );
+        push_rows(
+            &mut builder,
+            &writes.employees,
             "INSERT INTO employees (vendor, app, tenant, employee_id, first_seen_us, last_seen_us) ",
             // Seen within the hour: the row stays as it is, so a busy
             // employee's every punch does not rewrite it.
@@ -416,28 +383,20 @@ impl WriteTx for Write<'_> {
                     .push_bind(row.at_us)
                     .push_bind(row.at_us);
             },
-        )
-        .await?;
-        Ok(())
-    }
-
-    async fn count_superseded(&mut self, rows: &[(i16, String, i64)]) -> Result<(), StoreError> {
-        for (vendor, event_id, n) in rows {
-            sqlx::query(
-                "UPDATE deliveries SET superseded = superseded + $1 \
-                 WHERE vendor = $2 AND event_id = $3",
-            )
-            .bind(n)
-            .bind(vendor)
-            .bind(event_id)
-            .execute(&mut *self.conn)
-            .await?;
-        }
-        Ok(())
-    }
-
-    async fn notify(&mut self) -> Result<(), StoreError> {
-        // One process: the store wakes its own subscribers after the commit.
+        );
+        push_rows(
+            &mut builder,
+            &writes.superseded,
+            "UPDATE deliveries SET superseded = superseded + q.column3 FROM (",
+            ") AS q WHERE deliveries.vendor = q.column1 AND deliveries.event_id = q.column2",
+            |mut b, (vendor, event_id, n)| {
+                b.push_bind(*vendor)
+                    .push_bind(event_id.as_str())
+                    .push_bind(*n);
+            },
+        );
+        builder.push("COMMIT");
+        builder.build().execute(&mut *self.conn).await?;
         Ok(())
     }
 }
@@ -466,19 +425,20 @@ impl Engine for SqliteEngine {
 
     async fn commit_batch(&self, batch: &mut Batch) -> Result<Vec<Receipt>, StoreError> {
         let mut conn = self.writer.lock().await;
-        // IMMEDIATE takes the write lock up front, so the transaction never
-        // has to upgrade from reading (and never fails doing so).
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        let receipts = apply(
+        let result = apply(
             &mut Write {
-                conn: &mut tx,
-                last_seq: None,
+                conn: &mut conn,
+                last_seq: 0,
             },
             batch,
         )
-        .await?;
-        tx.commit().await?;
-        Ok(receipts)
+        .await;
+        if result.is_err() {
+            // Whatever failed, the transaction (if it began) is undone; a
+            // failing ROLLBACK means there was none.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        }
+        result
     }
 
     async fn head(&self) -> Result<i64, StoreError> {

@@ -130,7 +130,10 @@ impl Store {
         let (closing, _) = watch::channel(false);
         let mut tasks = Vec::new();
         let engine: Arc<dyn Engine> = if url.starts_with("sqlite:") {
-            Arc::new(SqliteEngine::connect(url, options.max_connections).await?)
+            let (engine, checkpoints) =
+                SqliteEngine::connect(url, options.max_connections, changes.subscribe()).await?;
+            tasks.push(checkpoints);
+            Arc::new(engine)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let engine = PostgresEngine::connect(url, options.max_connections).await?;
             tasks.push(tokio::spawn(follow_notifications(
