@@ -71,6 +71,22 @@ impl PostgresEngine {
     }
 }
 
+/// The committer's connection. Every statement it runs looks rows up by key
+/// in batches of arrays; the planner cannot see how short those arrays are,
+/// and on a table it has not analyzed yet it would scan the table once per
+/// batch. Off for this session only: index lookups, always.
+async fn writer_connection(url: &str) -> Result<PgConnection, StoreError> {
+    let mut conn = PgConnection::connect(url).await?;
+    sqlx::query(
+        "SELECT set_config('enable_seqscan', 'off', false), \
+         set_config('enable_hashjoin', 'off', false), \
+         set_config('enable_mergejoin', 'off', false)",
+    )
+    .execute(&mut conn)
+    .await?;
+    Ok(conn)
+}
+
 /// Wakes local subscribers when any replica commits. The notification
 /// carries nothing that matters: subscribers always read the table.
 pub(crate) async fn follow_notifications(url: String, changes: watch::Sender<u64>) {
@@ -540,7 +556,7 @@ impl Engine for PostgresEngine {
     async fn commit_batch(&self, batch: &mut Batch) -> Result<Vec<Receipt>, StoreError> {
         let mut writer = self.writer.lock().await;
         if writer.is_none() {
-            *writer = Some(PgConnection::connect(&self.url).await?);
+            *writer = Some(writer_connection(&self.url).await?);
         }
         let conn = writer.as_mut().expect("connected above");
         let result = apply(&mut Write { conn }, batch).await;

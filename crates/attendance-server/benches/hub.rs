@@ -88,7 +88,7 @@ impl Settings {
         };
         let settings = Settings {
             seconds: variable("HUB_BENCH_SECONDS", 5.0)?,
-            warmup_seconds: variable("HUB_BENCH_WARMUP_SECONDS", 1.0)?,
+            warmup_seconds: variable("HUB_BENCH_WARMUP_SECONDS", 8.0)?,
             connections: variable("HUB_BENCH_CONNECTIONS", 64)?,
             rate: variable("HUB_BENCH_RATE", 1_000.0)?,
             roster: variable("HUB_BENCH_ROSTER", 1_000)?,

@@ -11,9 +11,9 @@ use attendance_dingtalk::stream::{self as dingtalk_stream, StreamApp, StreamOpti
 use attendance_feishu::long_connection::{self, ConnectionState, LongConnectionApp};
 use attendance_proto::v1::admin_service_server::AdminServiceServer;
 use attendance_proto::v1::attendance_service_server::AttendanceServiceServer;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::admin::AdminApi;
 use crate::config::Config;
@@ -139,7 +139,12 @@ impl Hub {
             .add_service(reflection_v1alpha)
             .add_service(AttendanceServiceServer::new(api))
             .add_service(AdminServiceServer::new(admin))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), stopped(stop_rx.clone()));
+            // No Nagle: a Subscribe stream's entries are small frames that
+            // must leave at once, not wait for the client's delayed ACK.
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true)),
+                stopped(stop_rx.clone()),
+            );
 
         let (long_connections, long_connection_tasks) =
             spawn_long_connections(&config, &store, &health, &stop_rx);
@@ -152,8 +157,16 @@ impl Hub {
             dingtalk_streams,
             callback_pulls,
         );
-        let http_server =
-            axum::serve(http, http_app).with_graceful_shutdown(stopped(stop_rx.clone()));
+        let http_server = axum::serve(
+            http.tap_io(|tcp| {
+                // Answers leave at once rather than wait for an ACK.
+                if let Err(error) = tcp.set_nodelay(true) {
+                    tracing::debug!(%error, "cannot set TCP_NODELAY");
+                }
+            }),
+            http_app,
+        )
+        .with_graceful_shutdown(stopped(stop_rx.clone()));
 
         let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
         let signal_store = store.clone();

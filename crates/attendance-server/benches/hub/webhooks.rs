@@ -31,7 +31,7 @@ pub const PUSH_EMPLOYEES: Employees = Employees {
 /// The ceiling's requests are sent round and round: it does not care.
 const CEILING_POOL: usize = 20_000;
 /// Warm-up pools per hub: enough for a hub several times faster than today's.
-const WARMUP_POOL: usize = 8_000;
+const WARMUP_POOL: usize = 200_000;
 /// Stand-in for the ceiling's rate when row 1 did not run.
 const ASSUMED_CEILING: f64 = 30_000.0;
 /// A subscriber that sees no entry for this long has seen everything it will.
