@@ -30,7 +30,8 @@ pub const PUSH_EMPLOYEES: Employees = Employees {
 };
 /// The ceiling's requests are sent round and round: it does not care.
 const CEILING_POOL: usize = 20_000;
-/// Warm-up pools per hub: enough for a hub several times faster than today's.
+/// Warm-up pools per hub: enough for the default warm-up at full speed (the
+/// first seconds of a new database run slower than its steady state).
 const WARMUP_POOL: usize = 200_000;
 /// Stand-in for the ceiling's rate when row 1 did not run.
 const ASSUMED_CEILING: f64 = 30_000.0;
