@@ -12,6 +12,7 @@ mod fact;
 mod operations;
 mod page;
 mod postgres;
+mod shared_sql;
 mod sqlite;
 mod store;
 mod subscription;

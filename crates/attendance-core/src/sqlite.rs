@@ -21,6 +21,7 @@ use crate::batch::{apply, Batch, DeliveryRow, Opened, StoredFact, Wanted, WriteT
 use crate::engine::{chunk_len, Claim, Condition, Engine, ListSpec, ListedRow, LogRead};
 use crate::fact::Identity;
 use crate::operations::{KnownEmployee, VendorCalls};
+use crate::shared_sql;
 use crate::store::{Backend, DeliveryCounts};
 use crate::subscription::SubscriptionFilter;
 use crate::StoreError;
@@ -453,9 +454,7 @@ impl Engine for SqliteEngine {
     }
 
     async fn head(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM log")
-            .fetch_one(&self.reader)
-            .await?)
+        shared_sql::head(&self.reader).await
     }
 
     async fn read_log(
@@ -551,21 +550,7 @@ impl Engine for SqliteEngine {
     }
 
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
-        let rows = sqlx::query(
-            "SELECT recognition, COUNT(*) AS n, COALESCE(SUM(superseded), 0) AS superseded \
-             FROM deliveries GROUP BY recognition",
-        )
-        .fetch_all(&self.reader)
-        .await?;
-        let mut counts = DeliveryCounts::default();
-        for row in rows {
-            counts.add(
-                &row.try_get::<String, _>("recognition")?,
-                row.try_get("n")?,
-                row.try_get("superseded")?,
-            );
-        }
-        Ok(counts)
+        shared_sql::delivery_counts(&self.reader).await
     }
 
     async fn known_employees(
@@ -573,22 +558,7 @@ impl Engine for SqliteEngine {
         vendor: i32,
         app: &str,
     ) -> Result<Vec<KnownEmployee>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT tenant, employee_id FROM employees WHERE vendor = $1 AND app = $2 \
-             ORDER BY tenant, employee_id",
-        )
-        .bind(vendor)
-        .bind(app)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(KnownEmployee {
-                    tenant: row.try_get("tenant")?,
-                    employee_id: row.try_get("employee_id")?,
-                })
-            })
-            .collect()
+        shared_sql::known_employees(&self.reader, vendor, app).await
     }
 
     async fn add_vendor_calls(
@@ -598,35 +568,12 @@ impl Engine for SqliteEngine {
         month: &str,
         calls: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO vendor_calls (vendor, app, month, calls) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (vendor, app, month) DO UPDATE SET calls = vendor_calls.calls + excluded.calls",
-        )
-        .bind(vendor)
-        .bind(app)
-        .bind(month)
-        .bind(calls)
-        .execute(&mut *self.writer.lock().await)
-        .await?;
-        Ok(())
+        shared_sql::add_vendor_calls(&mut *self.writer.lock().await, vendor, app, month, calls)
+            .await
     }
 
     async fn vendor_calls(&self) -> Result<Vec<VendorCalls>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT vendor, app, month, calls FROM vendor_calls ORDER BY month DESC, vendor, app",
-        )
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(VendorCalls {
-                    vendor: row.try_get::<i64, _>("vendor")? as i32,
-                    app: row.try_get("app")?,
-                    month: row.try_get("month")?,
-                    calls: row.try_get("calls")?,
-                })
-            })
-            .collect()
+        shared_sql::vendor_calls(&self.reader).await
     }
 
     async fn claim(&self, _name: &str) -> Result<Option<Claim>, StoreError> {
@@ -634,8 +581,7 @@ impl Engine for SqliteEngine {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.reader).await?;
-        Ok(())
+        shared_sql::ping(&self.reader).await
     }
 
     async fn close(&self) {
