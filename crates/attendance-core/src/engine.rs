@@ -7,9 +7,8 @@ use attendance_proto::ingest::Receipt;
 use attendance_proto::v1::LogEntryKind;
 
 use crate::batch::Batch;
-use crate::operations::{KnownEmployee, VendorCalls};
 use crate::page::PageToken;
-use crate::store::{Backend, DeliveryCounts};
+use crate::records::{Backend, DeliveryCounts, KnownEmployee, VendorCalls};
 use crate::subscription::SubscriptionFilter;
 use crate::StoreError;
 

@@ -12,6 +12,7 @@ mod fact;
 mod operations;
 mod page;
 mod postgres;
+mod records;
 mod shared_sql;
 mod sqlite;
 mod store;
@@ -20,9 +21,10 @@ mod time;
 
 pub use cursor::Cursor;
 pub use error::StoreError;
-pub use operations::{KnownEmployee, Singleton, VendorCalls};
+pub use operations::Singleton;
 pub use page::{ApprovalQuery, Page, PunchQuery, ShiftResultQuery};
-pub use store::{Backend, DeliveryCounts, Store, StoreOptions};
+pub use records::{Backend, DeliveryCounts, KnownEmployee, VendorCalls};
+pub use store::{Store, StoreOptions};
 pub use subscription::{
     subscribe, Start, SubscriptionFilter, SubscriptionItem, SubscriptionOptions,
 };

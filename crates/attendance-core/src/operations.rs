@@ -2,24 +2,8 @@
 //! metered vendor API calls, and singleton work that one replica at a time runs.
 
 use crate::engine::Claim;
+use crate::records::{KnownEmployee, VendorCalls};
 use crate::{Store, StoreError};
-
-/// An employee the hub has seen facts for.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct KnownEmployee {
-    pub tenant: String,
-    pub employee_id: String,
-}
-
-/// One app's metered calls in one month.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VendorCalls {
-    pub vendor: i32,
-    pub app: String,
-    /// YYYY-MM, UTC.
-    pub month: String,
-    pub calls: i64,
-}
 
 /// Held while a replica runs singleton work; dropping it releases the work.
 pub struct Singleton {
@@ -38,16 +22,6 @@ impl Drop for Singleton {
             .expect("singleton set lock")
             .remove(name);
     }
-}
-
-/// A stable advisory-lock key for a name (FNV-1a, so every replica agrees).
-pub(crate) fn lock_key(name: &str) -> i64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in name.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash as i64
 }
 
 impl Store {

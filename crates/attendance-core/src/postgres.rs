@@ -18,9 +18,8 @@ use tokio::sync::{watch, Mutex};
 use crate::batch::{apply, Batch, DeliveryRow, Opened, StoredFact, Wanted, WriteTx, Writes};
 use crate::engine::{Claim, Condition, Engine, ListSpec, ListedRow, LogRead};
 use crate::fact::Identity;
-use crate::operations::{lock_key, KnownEmployee, VendorCalls};
+use crate::records::{Backend, DeliveryCounts, KnownEmployee, VendorCalls};
 use crate::shared_sql;
-use crate::store::{Backend, DeliveryCounts};
 use crate::subscription::SubscriptionFilter;
 use crate::StoreError;
 
@@ -534,6 +533,16 @@ impl WriteTx for Write<'_> {
         sqlx::query("COMMIT").execute(&mut *self.conn).await?;
         Ok(())
     }
+}
+
+/// A stable advisory-lock key for a name (FNV-1a, so every replica agrees).
+pub(crate) fn lock_key(name: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash as i64
 }
 
 /// Holds a session advisory lock; closing the connection (never returning

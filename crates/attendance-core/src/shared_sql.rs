@@ -4,8 +4,7 @@
 
 use sqlx::{Database, Executor, FromRow, IntoArguments};
 
-use crate::operations::{KnownEmployee, VendorCalls};
-use crate::store::DeliveryCounts;
+use crate::records::{DeliveryCounts, KnownEmployee, VendorCalls};
 use crate::StoreError;
 
 /// What every engine's sqlx driver offers for these statements.

@@ -20,9 +20,8 @@ use tokio::sync::{watch, Mutex};
 use crate::batch::{apply, Batch, DeliveryRow, Opened, StoredFact, Wanted, WriteTx, Writes};
 use crate::engine::{chunk_len, Claim, Condition, Engine, ListSpec, ListedRow, LogRead};
 use crate::fact::Identity;
-use crate::operations::{KnownEmployee, VendorCalls};
+use crate::records::{Backend, DeliveryCounts, KnownEmployee, VendorCalls};
 use crate::shared_sql;
-use crate::store::{Backend, DeliveryCounts};
 use crate::subscription::SubscriptionFilter;
 use crate::StoreError;
 

@@ -15,17 +15,11 @@ use crate::engine::{Condition, Engine, ListSpec, LogRead};
 use crate::fact::{decode, restore_raw_json, validate_work_date};
 use crate::page::{page_size, PageToken};
 use crate::postgres::{follow_notifications, PostgresEngine};
+use crate::records::{Backend, DeliveryCounts};
 use crate::sqlite::SqliteEngine;
 use crate::subscription::SubscriptionFilter;
 use crate::time::from_micros;
 use crate::{ApprovalQuery, Cursor, Page, PunchQuery, ShiftResultQuery, StoreError};
-
-/// The database engine behind a store.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
 
 /// How to open a store.
 #[derive(Clone, Debug)]
@@ -42,27 +36,6 @@ impl StoreOptions {
             url: url.into(),
             max_connections: 8,
         }
-    }
-}
-
-/// How many deliveries the store holds, by what the adapter made of them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DeliveryCounts {
-    pub translated: i64,
-    pub unknown: i64,
-    pub untranslatable: i64,
-    /// Facts that arrived older than the stored version: kept raw, not applied.
-    pub superseded: i64,
-}
-
-impl DeliveryCounts {
-    pub(crate) fn add(&mut self, recognition: &str, n: i64, superseded: i64) {
-        match recognition {
-            "translated" => self.translated += n,
-            "unknown" => self.unknown += n,
-            _ => self.untranslatable += n,
-        }
-        self.superseded += superseded;
     }
 }
 

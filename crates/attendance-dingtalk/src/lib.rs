@@ -15,6 +15,7 @@
 //! [`DeliverySink`]: attendance_proto::ingest::DeliverySink
 
 pub mod api;
+pub mod app;
 pub mod callback;
 pub mod crypto;
 pub mod error;
@@ -27,10 +28,10 @@ pub mod trigger;
 pub mod verify;
 pub mod wire;
 
-pub use callback::{router, DingTalkApp};
+pub use app::DingTalkApp;
+pub use callback::router;
 pub use error::{CallbackError, FrameError};
 pub use stream_frame::{classify, parse_frame, FrameKind, StreamEvent};
-pub use translate::{
-    instance_pulls, pull_triggers, translate_callback, translate_stream, DayPull, InstancePull,
-};
+pub use translate::{instance_pulls, pull_triggers, translate_callback, translate_stream};
+pub use trigger::{DayPull, InstancePull};
 pub use verify::{verify_callback, VerifiedCallback};

@@ -30,7 +30,7 @@ use chrono_tz::Tz;
 use serde_json::{Map, Value};
 use sha1::{Digest, Sha1};
 
-use crate::callback::DingTalkApp;
+use crate::app::DingTalkApp;
 use crate::translate::{millis_timestamp, punch_from_record, translate_body};
 use crate::wire::{
     CheckRecord, FailedItem, UpdateApprove, UpdateAttendanceResult, UpdateCheckRecord, UpdateData,

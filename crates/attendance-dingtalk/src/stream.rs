@@ -53,7 +53,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::callback::DingTalkApp;
+use crate::app::DingTalkApp;
 use crate::stream_frame::{self, FrameKind, StreamEvent};
 use crate::translate::{instance_pulls, pull_triggers, translate_stream};
 use crate::trigger::PullQueue;

@@ -15,8 +15,9 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::callback::DingTalkApp;
+use crate::app::DingTalkApp;
 use crate::stream_frame::StreamEvent;
+use crate::trigger::{DayPull, InstancePull};
 use crate::verify::VerifiedCallback;
 use crate::wire::{
     ApproveStatusChange, BossCheckChange, BpmsChange, CheckRecord, CheckRecordEvent,
@@ -628,23 +629,6 @@ fn day_of_trigger(user_id: &str, work_date: &str) -> Result<NaiveDate, String> {
     require("userId", user_id)?;
     parse_work_date(work_date)
         .ok_or_else(|| format!("workDate {work_date:?} is not a yyyy-MM-dd date"))
-}
-
-/// One employee's work day to fetch with `getupdatedata`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct DayPull {
-    pub tenant: String,
-    pub employee_id: String,
-    pub work_date: NaiveDate,
-}
-
-/// One approval instance to fetch with `/v1.0/workflow/processInstances`,
-/// because the day it affects is only in its form.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct InstancePull {
-    pub tenant: String,
-    pub instance_id: String,
-    pub employee_id: String,
 }
 
 /// The days a committed delivery says must be pulled, because the push is a

@@ -2,7 +2,24 @@
 //! acknowledged, the days and approval instances it calls for pulling are
 //! queued here. Queuing never blocks and never fails the acknowledgement.
 
-use crate::translate::{DayPull, InstancePull};
+use chrono::NaiveDate;
+
+/// One employee's work day to fetch with `getupdatedata`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DayPull {
+    pub tenant: String,
+    pub employee_id: String,
+    pub work_date: NaiveDate,
+}
+
+/// One approval instance to fetch with `/v1.0/workflow/processInstances`,
+/// because the day it affects is only in its form.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct InstancePull {
+    pub tenant: String,
+    pub instance_id: String,
+    pub employee_id: String,
+}
 
 /// Where committed deliveries' pull requests go (a worker drains them).
 pub trait PullQueue: Send + Sync + 'static {

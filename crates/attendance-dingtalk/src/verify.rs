@@ -9,7 +9,7 @@
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
-use crate::callback::DingTalkApp;
+use crate::app::DingTalkApp;
 use crate::crypto;
 use crate::error::CallbackError;
 use crate::wire::{

@@ -8,6 +8,7 @@
 //! [`DeliverySink`]: attendance_proto::ingest::DeliverySink
 
 pub mod api;
+pub mod app;
 pub mod crypto;
 pub mod error;
 pub mod frame;
@@ -19,7 +20,8 @@ pub mod verify;
 pub mod webhook;
 pub mod wire;
 
+pub use app::FeishuApp;
 pub use error::WebhookError;
 pub use translate::translate;
 pub use verify::{verify, Verified, VerifiedEvent};
-pub use webhook::{router, FeishuApp};
+pub use webhook::router;

@@ -11,9 +11,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::app::FeishuApp;
 use crate::crypto;
 use crate::error::WebhookError;
-use crate::webhook::FeishuApp;
 use crate::wire::{Envelope, FuzzyEnvelope, Token, URL_VERIFICATION};
 
 /// Header carrying the request signature.

@@ -14,45 +14,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 
+use crate::app::FeishuApp;
 use crate::error::WebhookError;
 use crate::translate::translate;
 use crate::verify::{verify, Verified};
-
-/// One Feishu app the hub accepts pushes for, served at
-/// `/webhooks/feishu/{name}`.
-#[derive(Clone)]
-pub struct FeishuApp {
-    /// The configured name: the route segment and `Source.app`.
-    pub name: String,
-    /// Feishu's `cli_…` id, used when an envelope does not name its app.
-    pub app_id: String,
-    /// The Verification Token from the developer console.
-    pub verification_token: String,
-    /// The Encrypt Key from the developer console, if one is set there.
-    pub encrypt_key: Option<String>,
-}
-
-impl FeishuApp {
-    /// The key, if one is configured. An empty key would make signatures
-    /// forgeable by anyone, so it counts as none.
-    pub(crate) fn encrypt_key(&self) -> Option<&str> {
-        self.encrypt_key.as_deref().filter(|key| !key.is_empty())
-    }
-}
-
-impl std::fmt::Debug for FeishuApp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FeishuApp")
-            .field("name", &self.name)
-            .field("app_id", &self.app_id)
-            .field("verification_token", &"**REDACTED**")
-            .field(
-                "encrypt_key",
-                &self.encrypt_key.as_ref().map(|_| "**REDACTED**"),
-            )
-            .finish()
-    }
-}
 
 struct Shared {
     apps: HashMap<String, FeishuApp>,
@@ -191,35 +156,4 @@ fn reject(app: &str, error: WebhookError) -> Response {
         "feishu webhook rejected"
     );
     error.into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn debug_redacts_both_secrets() {
-        let app = FeishuApp {
-            name: "main".into(),
-            app_id: "cli_1".into(),
-            verification_token: "tok-secret".into(),
-            encrypt_key: Some("key-secret".into()),
-        };
-        let shown = format!("{app:?}");
-        assert!(!shown.contains("tok-secret"), "{shown}");
-        assert!(!shown.contains("key-secret"), "{shown}");
-        assert!(shown.contains("**REDACTED**"), "{shown}");
-        assert!(shown.contains("cli_1"), "{shown}");
-    }
-
-    #[test]
-    fn an_empty_encrypt_key_counts_as_none() {
-        let app = FeishuApp {
-            name: "main".into(),
-            app_id: "cli_1".into(),
-            verification_token: "t".into(),
-            encrypt_key: Some(String::new()),
-        };
-        assert_eq!(app.encrypt_key(), None);
-    }
 }

@@ -1,0 +1,64 @@
+//! One configured DingTalk app: its name, its client id and the credentials
+//! for Stream, the open APIs and HTTP callbacks.
+
+use crate::crypto;
+use crate::error::CallbackError;
+
+/// One DingTalk app (企业内部应用) the hub takes events for, by HTTP callback
+/// at `/webhooks/dingtalk/{name}` and/or over Stream.
+#[derive(Clone)]
+pub struct DingTalkApp {
+    /// The configured name: the route segment and `Source.app`.
+    pub name: String,
+    /// The ClientID (formerly AppKey; the SuiteKey for third-party apps):
+    /// `Source.app_id`, the Stream credential and an accepted owner key.
+    pub client_id: String,
+    /// The ClientSecret, for Stream and the API; unused by callbacks.
+    pub client_secret: String,
+    /// The callback `token` from the console; empty for a Stream-only app.
+    pub callback_token: String,
+    /// The callback `aes_key` (43 characters); empty for a Stream-only app.
+    pub callback_aes_key: String,
+    /// The corp id, when callbacks were registered with `register_call_back`
+    /// (their owner key is the corp id), and the tenant of last resort.
+    pub corp_id: Option<String>,
+}
+
+impl DingTalkApp {
+    /// Whether HTTP callbacks are configured for this app at all.
+    pub fn accepts_callbacks(&self) -> bool {
+        !self.callback_token.is_empty() && !self.callback_aes_key.is_empty()
+    }
+
+    /// Checks the callback settings at startup rather than on the first push.
+    pub fn validate_callback_config(&self) -> Result<(), CallbackError> {
+        if self.callback_token.is_empty() {
+            return Err(CallbackError::Misconfigured("callback_token is empty"));
+        }
+        crypto::derive_key(&self.callback_aes_key)
+            .map(|_| ())
+            .map_err(|_| {
+                CallbackError::Misconfigured("callback_aes_key is not 43 base64 characters")
+            })
+    }
+}
+
+impl std::fmt::Debug for DingTalkApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |secret: &str| {
+            if secret.is_empty() {
+                ""
+            } else {
+                "**REDACTED**"
+            }
+        };
+        f.debug_struct("DingTalkApp")
+            .field("name", &self.name)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &redacted(&self.client_secret))
+            .field("callback_token", &redacted(&self.callback_token))
+            .field("callback_aes_key", &redacted(&self.callback_aes_key))
+            .field("corp_id", &self.corp_id)
+            .finish()
+    }
+}
