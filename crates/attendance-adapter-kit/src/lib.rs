@@ -1,0 +1,8 @@
+//! The adapter kit: what every vendor adapter needs, written once. Each
+//! vendor crate keeps only what is its vendor's (wire formats, crypto,
+//! translation, the vendor's API calls) and builds on these pieces. The kit
+//! depends on the proto crate only: it knows nothing of storage.
+
+pub mod secret;
+
+pub use secret::Secret;
