@@ -45,6 +45,7 @@ fn delivery(id: &str) -> Delivery {
         raw_json: "{}".into(),
         recognition: Recognition::Translated,
         facts: vec![Fact::Punch(punch)],
+        jobs: Vec::new(),
     }
 }
 

@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
-use attendance_proto::ingest::{Delivery, Fact, Receipt, Recognition};
+use attendance_proto::ingest::{Delivery, Fact, Job, Receipt, Recognition};
 use attendance_proto::v1::RevisionKind;
 use sha2::{Digest, Sha256};
 
@@ -50,6 +50,8 @@ pub(crate) struct Pending {
     /// `None` for pulls, which business keys alone deduplicate.
     pub delivery: Option<DeliveryRow>,
     pub facts: Vec<PendingFact>,
+    /// Queued only when the delivery is new.
+    pub jobs: Vec<Job>,
 }
 
 /// What one group commit writes: deliveries, and raw JSON stored once.
@@ -135,6 +137,14 @@ impl Batch {
         self.items.push(Pending {
             delivery: row,
             facts,
+            jobs: std::mem::take(&mut delivery.jobs)
+                .into_iter()
+                .map(|job| Job {
+                    queue: column_text(&job.queue),
+                    key: column_text(&job.key),
+                    payload: column_text(&job.payload),
+                })
+                .collect(),
         });
     }
 }
@@ -222,6 +232,9 @@ pub(crate) struct Writes<'a> {
     pub employees: Vec<EmployeeSeen>,
     /// (vendor, event id, facts superseded) per delivery.
     pub superseded: Vec<(i16, String, i64)>,
+    /// Jobs of the new deliveries, due from `jobs_due_us`.
+    pub jobs: Vec<&'a Job>,
+    pub jobs_due_us: i64,
 }
 
 impl Writes<'_> {
@@ -401,6 +414,14 @@ pub(crate) async fn apply<T: WriteTx>(
         .filter(|(i, _)| raw_needed[*i])
         .map(|(i, (json, at))| (raw_ids[i], *at, json.as_str()))
         .collect();
+    writes.jobs = batch
+        .items
+        .iter()
+        .zip(&live)
+        .filter(|(_, live)| **live)
+        .flat_map(|(item, _)| &item.jobs)
+        .collect();
+    writes.jobs_due_us = crate::time::now_micros();
     writes.superseded = batch
         .items
         .iter()

@@ -3,6 +3,7 @@
 //! and one conformance suite runs against both.
 
 use async_trait::async_trait;
+use attendance_proto::hub::TakenJob;
 use attendance_proto::ingest::Receipt;
 use attendance_proto::v1::LogEntryKind;
 
@@ -99,6 +100,17 @@ pub(crate) trait Engine: Send + Sync + 'static {
     /// Claims `name` across replicas; `None` when another replica holds it.
     /// (SQLite has one process: the store's local claim is enough.)
     async fn claim(&self, name: &str) -> Result<Option<Claim>, StoreError>;
+    /// Up to `max` due jobs of `queue` (due at or before `now_us`), each
+    /// made due again at `lease_until_us` (so a dead taker's jobs return).
+    async fn take_jobs(
+        &self,
+        queue: &str,
+        max: usize,
+        now_us: i64,
+        lease_until_us: i64,
+    ) -> Result<Vec<TakenJob>, StoreError>;
+    async fn finish_job(&self, id: i64) -> Result<(), StoreError>;
+    async fn retry_job(&self, id: i64, due_us: i64) -> Result<(), StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
     async fn close(&self);
 }

@@ -9,6 +9,7 @@ mod cursor;
 mod engine;
 mod error;
 mod fact;
+mod hub_store;
 mod operations;
 mod page;
 mod postgres;

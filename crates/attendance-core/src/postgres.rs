@@ -19,9 +19,10 @@ use crate::batch::{apply, Batch, DeliveryRow, Opened, StoredFact, Wanted, WriteT
 use crate::engine::{Claim, Condition, Engine, ListSpec, ListedRow, LogRead};
 use crate::fact::Identity;
 use crate::records::{Backend, DeliveryCounts, KnownEmployee, VendorCalls};
-use crate::shared_sql;
+use crate::shared_sql::{self, taken};
 use crate::subscription::SubscriptionFilter;
 use crate::StoreError;
+use attendance_proto::hub::TakenJob;
 
 static MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
 
@@ -222,7 +223,10 @@ const WRITE_BATCH: &str = "WITH \
         WHERE excluded.last_seen > employees.last_seen + interval '1 hour'), \
     superseded AS (UPDATE deliveries d SET superseded = d.superseded + q.n \
         FROM UNNEST($48::smallint[], $49::text[], $50::int4[]) AS q(vendor, event_id, n) \
-        WHERE d.vendor = q.vendor AND d.event_id = q.event_id) \
+        WHERE d.vendor = q.vendor AND d.event_id = q.event_id), \
+    jobs AS (INSERT INTO jobs (queue, job_key, payload, available_at) \
+        SELECT q, k, p, $56 FROM UNNEST($53::text[], $54::text[], $55::text[]) AS u(q, k, p) \
+        ON CONFLICT (queue, job_key) DO NOTHING) \
     SELECT pg_notify($51, '') WHERE $52";
 
 /// The writer connection during one batch: it begins the transaction in
@@ -528,6 +532,28 @@ impl WriteTx for Write<'_> {
             // Delivered only on commit: it wakes subscribers on other replicas.
             .bind(NOTIFY_CHANNEL)
             .bind(writes.appends())
+            .bind(
+                writes
+                    .jobs
+                    .iter()
+                    .map(|j| j.queue.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                writes
+                    .jobs
+                    .iter()
+                    .map(|j| j.key.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                writes
+                    .jobs
+                    .iter()
+                    .map(|j| j.payload.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(instant(writes.jobs_due_us))
             .execute(&mut *self.conn)
             .await?;
         sqlx::query("COMMIT").execute(&mut *self.conn).await?;
@@ -723,6 +749,46 @@ impl Engine for PostgresEngine {
             .fetch_one(&mut *connection)
             .await?;
         Ok(granted.then(|| Box::new(AdvisoryClaim(Some(connection))) as Claim))
+    }
+
+    async fn take_jobs(
+        &self,
+        queue: &str,
+        max: usize,
+        now_us: i64,
+        lease_until_us: i64,
+    ) -> Result<Vec<TakenJob>, StoreError> {
+        // SKIP LOCKED: replicas asking at once take different jobs.
+        let rows: Vec<(i64, String, String, i32)> = sqlx::query_as(
+            "UPDATE jobs SET available_at = $1, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM jobs WHERE queue = $2 AND available_at <= $3 \
+             ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, job_key, payload, attempts",
+        )
+        .bind(instant(lease_until_us))
+        .bind(queue)
+        .bind(instant(now_us))
+        .bind(max as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(taken(rows))
+    }
+
+    async fn finish_job(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM jobs WHERE id = $1")
+            .bind(id)
+            .execute(&self.reader)
+            .await?;
+        Ok(())
+    }
+
+    async fn retry_job(&self, id: i64, due_us: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE jobs SET available_at = $1 WHERE id = $2")
+            .bind(instant(due_us))
+            .bind(id)
+            .execute(&self.reader)
+            .await?;
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -30,11 +30,7 @@ impl DeliveryCounts {
 }
 
 /// An employee the hub has seen facts for.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct KnownEmployee {
-    pub tenant: String,
-    pub employee_id: String,
-}
+pub use attendance_proto::hub::KnownEmployee;
 
 /// One app's metered calls in one month.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 //! whose text and result shape do not depend on the engine (casts make the
 //! column types agree), written once over sqlx's generic executor.
 
+use attendance_proto::hub::TakenJob;
 use sqlx::{Database, Executor, FromRow, IntoArguments};
 
 use crate::records::{DeliveryCounts, KnownEmployee, VendorCalls};
@@ -141,4 +142,17 @@ where
             calls,
         })
         .collect())
+}
+
+/// Rows of a `take_jobs` statement as jobs, oldest first.
+pub(crate) fn taken(mut rows: Vec<(i64, String, String, i32)>) -> Vec<TakenJob> {
+    rows.sort_by_key(|row| row.0);
+    rows.into_iter()
+        .map(|(id, key, payload, attempts)| TakenJob {
+            id,
+            key,
+            payload,
+            attempts,
+        })
+        .collect()
 }

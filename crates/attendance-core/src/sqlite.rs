@@ -21,9 +21,10 @@ use crate::batch::{apply, Batch, DeliveryRow, Opened, StoredFact, Wanted, WriteT
 use crate::engine::{chunk_len, Claim, Condition, Engine, ListSpec, ListedRow, LogRead};
 use crate::fact::Identity;
 use crate::records::{Backend, DeliveryCounts, KnownEmployee, VendorCalls};
-use crate::shared_sql;
+use crate::shared_sql::{self, taken};
 use crate::subscription::SubscriptionFilter;
 use crate::StoreError;
+use attendance_proto::hub::TakenJob;
 
 static MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
 
@@ -406,6 +407,19 @@ impl WriteTx for Write<'_> {
                     .push_bind(*n);
             },
         );
+        push_rows(
+            &mut builder,
+            &writes.jobs,
+            "INSERT INTO jobs (queue, job_key, payload, available_at_us) ",
+            // A job with this key already waits: it will do the same work.
+            " ON CONFLICT (queue, job_key) DO NOTHING",
+            |mut b, job| {
+                b.push_bind(job.queue.as_str())
+                    .push_bind(job.key.as_str())
+                    .push_bind(job.payload.as_str())
+                    .push_bind(writes.jobs_due_us);
+            },
+        );
         builder.push("COMMIT");
         builder.build().execute(&mut *self.conn).await?;
         Ok(())
@@ -577,6 +591,44 @@ impl Engine for SqliteEngine {
 
     async fn claim(&self, _name: &str) -> Result<Option<Claim>, StoreError> {
         Ok(Some(Box::new(())))
+    }
+
+    async fn take_jobs(
+        &self,
+        queue: &str,
+        max: usize,
+        now_us: i64,
+        lease_until_us: i64,
+    ) -> Result<Vec<TakenJob>, StoreError> {
+        let rows: Vec<(i64, String, String, i32)> = sqlx::query_as(
+            "UPDATE jobs SET available_at_us = $1, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM jobs WHERE queue = $2 AND available_at_us <= $3 \
+             ORDER BY id LIMIT $4) RETURNING id, job_key, payload, attempts",
+        )
+        .bind(lease_until_us)
+        .bind(queue)
+        .bind(now_us)
+        .bind(max as i64)
+        .fetch_all(&mut *self.writer.lock().await)
+        .await?;
+        Ok(taken(rows))
+    }
+
+    async fn finish_job(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM jobs WHERE id = $1")
+            .bind(id)
+            .execute(&mut *self.writer.lock().await)
+            .await?;
+        Ok(())
+    }
+
+    async fn retry_job(&self, id: i64, due_us: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE jobs SET available_at_us = $1 WHERE id = $2")
+            .bind(due_us)
+            .bind(id)
+            .execute(&mut *self.writer.lock().await)
+            .await?;
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -115,6 +115,7 @@ pub fn pull_delivery(pull: &PullSource, event_type: &str, facts: Vec<Fact>) -> D
         raw_json: String::new(),
         recognition: Recognition::Translated,
         facts,
+        jobs: Vec::new(),
     }
 }
 

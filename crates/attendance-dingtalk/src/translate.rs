@@ -182,6 +182,7 @@ impl Inbound<'_> {
             raw_json: self.raw_json.to_owned(),
             recognition,
             facts,
+            jobs: Vec::new(),
         }
     }
 

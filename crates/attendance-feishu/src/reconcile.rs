@@ -190,5 +190,6 @@ fn pull_delivery(pull: &PullSource, event_type: &str, facts: Vec<Fact>) -> Deliv
         raw_json: String::new(),
         recognition: Recognition::Translated,
         facts,
+        jobs: Vec::new(),
     }
 }

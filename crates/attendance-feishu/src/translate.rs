@@ -89,6 +89,7 @@ pub fn translate(
         raw_json: event.json().to_owned(),
         recognition,
         facts,
+        jobs: Vec::new(),
     }
 }
 

@@ -43,6 +43,23 @@ pub struct Delivery {
     pub raw_json: String,
     pub recognition: Recognition,
     pub facts: Vec<Fact>,
+    /// Follow-up work the delivery calls for (a day to pull), committed with
+    /// it when the delivery is new: a restart loses none of it.
+    pub jobs: Vec<Job>,
+}
+
+/// Work queued for an adapter's background worker, durable in the store:
+/// deduplicated on (`queue`, `key`) while it waits, taken by whichever
+/// replica asks, and taken again if its taker dies before finishing it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Job {
+    /// Whose work it is, e.g. `dingtalk/acme`.
+    pub queue: String,
+    /// What it is, e.g. `day/corp/user/2021-01-14`: a second job with the
+    /// same key while one waits adds nothing.
+    pub key: String,
+    /// What the worker needs to do it, in the adapter's own encoding.
+    pub payload: String,
 }
 
 /// What a commit did.

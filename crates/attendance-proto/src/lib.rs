@@ -1,6 +1,7 @@
 //! The `attendance.v1` model and services, generated from `proto/`, plus the
 //! hand-off type every vendor adapter gives the store.
 
+pub mod hub;
 pub mod ingest;
 
 /// Generated types of package `attendance.v1`.

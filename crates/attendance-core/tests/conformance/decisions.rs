@@ -82,6 +82,7 @@ fn dingtalk_delivery(event_id: &str, facts: Vec<Fact>) -> Delivery {
         raw_json: String::new(),
         recognition: Recognition::Translated,
         facts,
+        jobs: Vec::new(),
     }
 }
 

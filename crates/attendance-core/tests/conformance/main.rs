@@ -95,6 +95,7 @@ fn delivery(event_id: &str, facts: Vec<Fact>) -> Delivery {
         raw_json: "{}".into(),
         recognition: Recognition::Translated,
         facts,
+        jobs: Vec::new(),
     }
 }
 
@@ -429,3 +430,4 @@ fn encode_sequence(seq: i64) -> String {
 }
 
 mod decisions;
+mod jobs;

@@ -1,0 +1,67 @@
+//! What the hub's store offers an adapter's own background work besides
+//! committing deliveries: whom to reconcile, one-replica-at-a-time claims,
+//! metered vendor calls and the durable job queue. The core implements it;
+//! adapters see only this trait, never storage.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::ingest::{DeliverySink, Job, SinkError};
+use crate::v1::Vendor;
+
+/// Held while this replica runs singleton work; dropping it releases the work.
+pub type Claim = Box<dyn Send + Sync>;
+
+/// An employee the hub has seen facts for: (tenant, employee id).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KnownEmployee {
+    pub tenant: String,
+    pub employee_id: String,
+}
+
+/// A job taken from the queue: its taker must finish it or schedule a retry;
+/// if the taker dies, the job is taken again once `lease` has passed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TakenJob {
+    pub id: i64,
+    pub key: String,
+    pub payload: String,
+    /// How many times it has been taken, this time included.
+    pub attempts: i32,
+}
+
+/// The store as an adapter's background work sees it.
+#[async_trait]
+pub trait HubStore: DeliverySink {
+    /// Employees of one app seen in facts.
+    async fn known_employees(
+        &self,
+        vendor: Vendor,
+        app: &str,
+    ) -> Result<Vec<KnownEmployee>, SinkError>;
+    /// Claims singleton work `name` across replicas and tasks; `None` when
+    /// someone else runs it.
+    async fn claim(&self, name: &str) -> Result<Option<Claim>, SinkError>;
+    /// Adds metered calls to an app's count for `month` (YYYY-MM, UTC).
+    async fn add_vendor_calls(
+        &self,
+        vendor: Vendor,
+        app: &str,
+        month: &str,
+        calls: i64,
+    ) -> Result<(), SinkError>;
+    /// Up to `max` jobs of `queue` that are due, leased for `lease`.
+    async fn take_jobs(
+        &self,
+        queue: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<TakenJob>, SinkError>;
+    /// Removes a job that was done.
+    async fn finish_job(&self, id: i64) -> Result<(), SinkError>;
+    /// Makes a job due again after `after`.
+    async fn retry_job(&self, id: i64, after: Duration) -> Result<(), SinkError>;
+    /// Queues jobs that no delivery carries (deduplicated like theirs).
+    async fn enqueue(&self, jobs: Vec<Job>) -> Result<(), SinkError>;
+}
