@@ -57,7 +57,6 @@ url = "{url}"
 
 [reconciliation]
 enabled = false   # passes run only when the test asks
-failed_push_poll_seconds = {failed_push_poll_seconds}
 
 [[dingtalk]]
 name = "acme"
@@ -71,6 +70,7 @@ api_base_url = "{api_base}"
 oapi_base_url = "{api_base}"
 time_zone = "Asia/Shanghai"
 roster = ["weekend01", "busy01"]
+failed_push_poll_seconds = {failed_push_poll_seconds}
 "#,
         url = db.url()
     )

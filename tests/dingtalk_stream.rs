@@ -63,9 +63,9 @@ url = "{url}"
 
 [reconciliation]
 enabled = false
-failed_push_poll_seconds = 0
 
 [[dingtalk]]
+failed_push_poll_seconds = 0
 name = "{APP}"
 client_id = "{CLIENT_ID}"
 client_secret = "{CLIENT_SECRET}"

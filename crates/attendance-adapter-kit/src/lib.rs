@@ -3,6 +3,13 @@
 //! translation, the vendor's API calls) and builds on these pieces. The kit
 //! depends on the proto crate only: it knows nothing of storage.
 
+pub mod config;
+pub mod health;
+pub mod jobs;
+pub mod meter;
+pub mod reconcile;
+pub mod runtime;
 pub mod secret;
 
+pub use runtime::{HubContext, VendorRuntime};
 pub use secret::Secret;

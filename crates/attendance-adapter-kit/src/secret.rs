@@ -34,6 +34,19 @@ impl From<&str> for Secret {
     }
 }
 
+/// Compares the value, so tests read `assert_eq!(secret, "value")`.
+impl PartialEq<str> for Secret {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Secret {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // An empty secret shows as empty: "not configured" is worth seeing.

@@ -10,6 +10,9 @@
 //! what they answer (pure) and `reconcile` runs one pass through a sink.
 //! `stream` is the Stream client: it dials DingTalk's gateway and commits
 //! each event through a sink before acknowledging it.
+//! `jobs` and `failed_push` are the background work (durable pull jobs,
+//! failed-push recovery); `config` is the `[[dingtalk]]` section and
+//! `runtime::start` plugs the adapter into the hub.
 //! This crate knows nothing of storage and binds no socket.
 //!
 //! [`DeliverySink`]: attendance_proto::ingest::DeliverySink
@@ -17,10 +20,14 @@
 pub mod api;
 pub mod app;
 pub mod callback;
+pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod failed_push;
+pub mod jobs;
 pub mod pull;
 pub mod reconcile;
+pub mod runtime;
 pub mod stream;
 pub mod stream_frame;
 pub mod translate;
@@ -30,7 +37,9 @@ pub mod wire;
 
 pub use app::DingTalkApp;
 pub use callback::router;
+pub use config::DingTalkConfig;
 pub use error::{CallbackError, FrameError};
+pub use runtime::start;
 pub use stream_frame::{classify, parse_frame, FrameKind, StreamEvent};
 pub use translate::{instance_pulls, pull_triggers, translate_callback, translate_stream};
 pub use trigger::{DayPull, InstancePull};

@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 
 /// One employee's work day to fetch with `getupdatedata`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct DayPull {
     pub tenant: String,
     pub employee_id: String,
@@ -14,7 +14,7 @@ pub struct DayPull {
 
 /// One approval instance to fetch with `/v1.0/workflow/processInstances`,
 /// because the day it affects is only in its form.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct InstancePull {
     pub tenant: String,
     pub instance_id: String,

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use attendance_adapter_kit::reconcile::{reconcile_request, ReconcilingApp, Schedule};
 use attendance_core::Store;
 use attendance_proto::v1::admin_service_server::AdminService;
 use attendance_proto::v1::{
@@ -11,11 +12,11 @@ use attendance_proto::v1::{
 use tonic::{Request, Response, Status};
 
 use crate::error::{invalid_field, status_of};
-use crate::reconciliation::Reconciliation;
 
 pub(crate) struct AdminApi {
     pub store: Store,
-    pub reconciliation: Arc<Reconciliation>,
+    pub reconcilers: Vec<Arc<ReconcilingApp>>,
+    pub schedule: Schedule,
 }
 
 #[tonic::async_trait]
@@ -26,8 +27,7 @@ impl AdminService for AdminApi {
     ) -> Result<Response<ReconcileResponse>, Status> {
         let request = request.into_inner();
         tracing::info!(vendor = request.vendor, app = %request.app, from = %request.work_date_from, to = %request.work_date_to, "reconciliation requested");
-        self.reconciliation
-            .reconcile(&request)
+        reconcile_request(&self.reconcilers, &self.schedule, &self.store, &request)
             .await
             .map(Response::new)
             .map_err(|(field, problem)| invalid_field(field, &problem))
@@ -37,8 +37,10 @@ impl AdminService for AdminApi {
         &self,
         _request: Request<GetIngestStatsRequest>,
     ) -> Result<Response<GetIngestStatsResponse>, Status> {
-        self.reconciliation.feishu_calls.flush(&self.store).await;
-        self.reconciliation.dingtalk_calls.flush(&self.store).await;
+        // Calls counted in memory are added first, so the answer is current.
+        for app in &self.reconcilers {
+            app.calls.flush(&self.store).await;
+        }
         let counts = self.store.delivery_counts().await.map_err(status_of)?;
         let calls = self.store.vendor_calls().await.map_err(status_of)?;
         Ok(Response::new(GetIngestStatsResponse {

@@ -1,10 +1,13 @@
 //! The TOML configuration: defaults, `${VAR}` expansion through an injected
 //! environment, and validation whose errors name the key and the problem.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
 
+use attendance_adapter_kit::config::ConfigProblem;
+use attendance_adapter_kit::reconcile::Schedule;
+use attendance_dingtalk::DingTalkConfig;
+use attendance_feishu::FeishuConfig;
 use serde::Deserialize;
 
 /// Where `${VAR}` references are looked up. Tests pass a map, so they never
@@ -55,109 +58,12 @@ pub struct Config {
     #[serde(default)]
     pub storage: StorageConfig,
     #[serde(default)]
+    pub reconciliation: Schedule,
+    // One field per vendor: its crate owns the section and its checks.
+    #[serde(default)]
     pub feishu: Vec<FeishuConfig>,
     #[serde(default)]
     pub dingtalk: Vec<DingTalkConfig>,
-    #[serde(default)]
-    pub reconciliation: ReconciliationConfig,
-}
-
-/// One DingTalk app: Stream mode, HTTP callbacks, or both.
-#[derive(Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct DingTalkConfig {
-    /// Route name: callbacks arrive at `/webhooks/dingtalk/{name}`.
-    pub name: String,
-    /// The ClientID (AppKey).
-    pub client_id: String,
-    /// The ClientSecret (AppSecret): Stream mode and the APIs.
-    #[serde(default)]
-    pub client_secret: String,
-    /// The corp id (the tenant), when known; callbacks may name it as owner.
-    #[serde(default)]
-    pub corp_id: String,
-    /// Dial out to DingTalk's Stream gateway.
-    #[serde(default)]
-    pub stream: bool,
-    /// HTTP callback mode: the console's token and 43-character aes_key.
-    #[serde(default)]
-    pub callback_token: String,
-    #[serde(default)]
-    pub callback_aes_key: String,
-    #[serde(default = "default_dingtalk_api_base_url")]
-    pub api_base_url: String,
-    #[serde(default = "default_dingtalk_oapi_base_url")]
-    pub oapi_base_url: String,
-    /// The IANA zone the tenant's work dates are civil dates in.
-    #[serde(default = "default_time_zone")]
-    pub time_zone: String,
-    /// Employees reconciled even before any event named them (userIds).
-    #[serde(default)]
-    pub roster: Vec<String>,
-    /// At most this many API requests per second from this app (20 to 60 by edition).
-    #[serde(default = "default_requests_per_second")]
-    pub requests_per_second: u32,
-}
-
-fn default_dingtalk_api_base_url() -> String {
-    "https://api.dingtalk.com".into()
-}
-
-fn default_dingtalk_oapi_base_url() -> String {
-    "https://oapi.dingtalk.com".into()
-}
-
-impl std::fmt::Debug for DingTalkConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DingTalkConfig")
-            .field("name", &self.name)
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"**REDACTED**")
-            .field("corp_id", &self.corp_id)
-            .field("stream", &self.stream)
-            .field("callback_token", &"**REDACTED**")
-            .field("callback_aes_key", &"**REDACTED**")
-            .field("api_base_url", &self.api_base_url)
-            .field("oapi_base_url", &self.oapi_base_url)
-            .field("time_zone", &self.time_zone)
-            .field("roster", &self.roster)
-            .field("requests_per_second", &self.requests_per_second)
-            .finish()
-    }
-}
-
-/// When reconciliation pulls the vendors' view on its own.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct ReconciliationConfig {
-    /// Scheduled passes on or off; the admin call works either way.
-    pub enabled: bool,
-    /// Minutes between passes over `recent_days` (today, yesterday, ...).
-    pub interval_minutes: u64,
-    pub recent_days: u32,
-    /// Once a day, at this hour of each app's time zone, a pass over `nightly_days`.
-    pub nightly_hour: u32,
-    pub nightly_days: u32,
-    /// Seconds between reads of DingTalk's failed-push list (each read is a
-    /// metered call per app); 0 turns the recovery off.
-    pub failed_push_poll_seconds: u64,
-    /// How many days back an approved DingTalk 补卡 (punch correction) is
-    /// looked for in `listRecord`, to find the day it corrected.
-    pub supply_lookback_days: u32,
-}
-
-impl Default for ReconciliationConfig {
-    fn default() -> Self {
-        ReconciliationConfig {
-            enabled: true,
-            interval_minutes: 15,
-            recent_days: 2,
-            nightly_hour: 2,
-            nightly_days: 7,
-            failed_push_poll_seconds: 300,
-            supply_lookback_days: 31,
-        }
-    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -199,71 +105,6 @@ impl Default for StorageConfig {
             url: "sqlite://attendance-hub.db".into(),
             max_connections: 8,
         }
-    }
-}
-
-/// One Feishu (Lark) app.
-#[derive(Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct FeishuConfig {
-    /// Route name: events arrive at `/webhooks/feishu/{name}`.
-    pub name: String,
-    pub app_id: String,
-    #[serde(default)]
-    pub app_secret: String,
-    pub verification_token: String,
-    #[serde(default)]
-    pub encrypt_key: Option<String>,
-    #[serde(default = "default_feishu_base_url")]
-    pub base_url: String,
-    /// Also receive this app's events over a long connection (a WebSocket
-    /// the hub dials out to), authenticated by `app_secret`.
-    #[serde(default)]
-    pub long_connection: bool,
-    /// The IANA zone the tenant's work dates are civil dates in.
-    #[serde(default = "default_time_zone")]
-    pub time_zone: String,
-    /// Employees reconciled even before any event named them.
-    #[serde(default)]
-    pub roster: Vec<String>,
-    /// The tenant the roster's employees belong to (the app's tenant_key).
-    #[serde(default)]
-    pub tenant_key: String,
-    /// At most this many API requests per second from this app.
-    #[serde(default = "default_requests_per_second")]
-    pub requests_per_second: u32,
-}
-
-fn default_time_zone() -> String {
-    "Asia/Shanghai".into()
-}
-
-fn default_requests_per_second() -> u32 {
-    20
-}
-
-fn default_feishu_base_url() -> String {
-    "https://open.feishu.cn".into()
-}
-
-impl std::fmt::Debug for FeishuConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FeishuConfig")
-            .field("name", &self.name)
-            .field("app_id", &self.app_id)
-            .field("app_secret", &"**REDACTED**")
-            .field("verification_token", &"**REDACTED**")
-            .field(
-                "encrypt_key",
-                &self.encrypt_key.as_ref().map(|_| "**REDACTED**"),
-            )
-            .field("base_url", &self.base_url)
-            .field("long_connection", &self.long_connection)
-            .field("time_zone", &self.time_zone)
-            .field("roster", &self.roster)
-            .field("tenant_key", &self.tenant_key)
-            .field("requests_per_second", &self.requests_per_second)
-            .finish()
     }
 }
 
@@ -319,159 +160,18 @@ impl Config {
                 "recent_days and nightly_days must be positive",
             ));
         }
-        if self.reconciliation.failed_push_poll_seconds > 86_400 {
-            return Err(invalid(
-                "reconciliation.failed_push_poll_seconds",
-                "must be 0 (off) to 86400",
-            ));
-        }
-        if !(1..=180).contains(&self.reconciliation.supply_lookback_days) {
-            return Err(invalid(
-                "reconciliation.supply_lookback_days",
-                "must be 1 to 180 (listRecord serves 180 days back)",
-            ));
-        }
         if self.server.heartbeat_seconds == 0 {
             return Err(invalid("server.heartbeat_seconds", "must be positive"));
         }
-        let mut names = BTreeSet::new();
-        for (i, app) in self.feishu.iter().enumerate() {
-            let key = |field: &str| format!("feishu[{i}].{field}");
-            check_app_name(&key("name"), &app.name, &mut names)?;
-            if app.app_id.is_empty() {
-                return Err(invalid(key("app_id"), "must not be empty"));
-            }
-            if app.long_connection && app.app_secret.is_empty() {
-                return Err(invalid(
-                    key("app_secret"),
-                    "must not be empty when long_connection = true (it authenticates the connection)",
-                ));
-            }
-            if app.verification_token.is_empty() {
-                return Err(invalid(key("verification_token"), "must not be empty"));
-            }
-            if app.encrypt_key.as_deref() == Some("") {
-                return Err(invalid(
-                    key("encrypt_key"),
-                    "must not be empty; leave it out to disable encryption",
-                ));
-            }
-            check_time_zone(&key("time_zone"), &app.time_zone)?;
-            if !app.roster.is_empty() && app.tenant_key.is_empty() {
-                return Err(invalid(
-                    key("tenant_key"),
-                    "is required when a roster is given",
-                ));
-            }
-            if app.requests_per_second == 0 {
-                return Err(invalid(key("requests_per_second"), "must be positive"));
-            }
-            check_http_url(&key("base_url"), &app.base_url)?;
-        }
-        self.validate_dingtalk()
-    }
-
-    fn validate_dingtalk(&self) -> Result<(), ConfigError> {
-        let mut names = BTreeSet::new();
-        for (i, app) in self.dingtalk.iter().enumerate() {
-            let key = |field: &str| format!("dingtalk[{i}].{field}");
-            check_app_name(&key("name"), &app.name, &mut names)?;
-            if app.client_id.is_empty() {
-                return Err(invalid(key("client_id"), "must not be empty"));
-            }
-            if app.stream && app.client_secret.is_empty() {
-                return Err(invalid(
-                    key("client_secret"),
-                    "is required when stream = true",
-                ));
-            }
-            match (
-                app.callback_token.is_empty(),
-                app.callback_aes_key.is_empty(),
-            ) {
-                (true, true) => {}
-                (false, false) if app.callback_aes_key.len() == 43 => {}
-                (false, false) => {
-                    return Err(invalid(
-                        key("callback_aes_key"),
-                        "must be the console's 43-character key",
-                    ))
-                }
-                (true, false) => {
-                    return Err(invalid(
-                        key("callback_token"),
-                        "is required with callback_aes_key",
-                    ))
-                }
-                (false, true) => {
-                    return Err(invalid(
-                        key("callback_aes_key"),
-                        "is required with callback_token",
-                    ))
-                }
-            }
-            if !app.stream && app.callback_token.is_empty() {
-                return Err(invalid(
-                    key("stream"),
-                    "the app receives nothing: set stream = true or the callback keys",
-                ));
-            }
-            check_time_zone(&key("time_zone"), &app.time_zone)?;
-            if !app.roster.is_empty() && app.corp_id.is_empty() {
-                return Err(invalid(
-                    key("corp_id"),
-                    "is required when a roster is given",
-                ));
-            }
-            if app.requests_per_second == 0 {
-                return Err(invalid(key("requests_per_second"), "must be positive"));
-            }
-            for (field, url) in [
-                ("api_base_url", &app.api_base_url),
-                ("oapi_base_url", &app.oapi_base_url),
-            ] {
-                check_http_url(&key(field), url)?;
-            }
-        }
+        attendance_feishu::config::validate(&self.feishu)?;
+        attendance_dingtalk::config::validate(&self.dingtalk)?;
         Ok(())
     }
 }
 
-/// App names are URL path segments and must be unique per vendor.
-fn check_app_name<'a>(
-    key: &str,
-    name: &'a str,
-    seen: &mut BTreeSet<&'a str>,
-) -> Result<(), ConfigError> {
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(invalid(
-            key,
-            format!(
-                "{name:?} must be non-empty letters, digits, '-' or '_' (it is a URL path segment)"
-            ),
-        ));
-    }
-    if !seen.insert(name) {
-        return Err(invalid(key, format!("{name:?} is configured twice")));
-    }
-    Ok(())
-}
-
-fn check_time_zone(key: &str, zone: &str) -> Result<(), ConfigError> {
-    zone.parse::<chrono_tz::Tz>()
-        .map(|_| ())
-        .map_err(|_| invalid(key, format!("{zone:?} is not an IANA time zone")))
-}
-
-fn check_http_url(key: &str, url: &str) -> Result<(), ConfigError> {
-    if url.starts_with("http://") || url.starts_with("https://") {
-        Ok(())
-    } else {
-        Err(invalid(key, format!("{url:?} is not an http(s) URL")))
+impl From<ConfigProblem> for ConfigError {
+    fn from(problem: ConfigProblem) -> ConfigError {
+        invalid(problem.key, problem.problem)
     }
 }
 
@@ -628,36 +328,6 @@ mod tests {
         assert!(
             addr.contains("grpc_listen") || addr.contains("socket address"),
             "{addr}"
-        );
-    }
-
-    #[test]
-    fn dingtalk_pull_settings_default_and_are_checked() {
-        let defaults = Config::from_toml("", &env(&[])).unwrap().reconciliation;
-        assert_eq!(defaults.failed_push_poll_seconds, 300);
-        assert_eq!(defaults.supply_lookback_days, 31);
-        let off =
-            Config::from_toml("[reconciliation]\nfailed_push_poll_seconds = 0", &env(&[])).unwrap();
-        assert_eq!(
-            off.reconciliation.failed_push_poll_seconds, 0,
-            "0 turns recovery off"
-        );
-        let lookback = Config::from_toml("[reconciliation]\nsupply_lookback_days = 181", &env(&[]))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            lookback.starts_with("reconciliation.supply_lookback_days:"),
-            "{lookback}"
-        );
-        let poll = Config::from_toml(
-            "[reconciliation]\nfailed_push_poll_seconds = 100000",
-            &env(&[]),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            poll.starts_with("reconciliation.failed_push_poll_seconds:"),
-            "{poll}"
         );
     }
 }

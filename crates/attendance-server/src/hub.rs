@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use attendance_adapter_kit::health::HealthReport;
+use attendance_adapter_kit::reconcile::run_schedule;
+use attendance_adapter_kit::{HubContext, VendorRuntime};
 use attendance_core::{Store, StoreError, StoreOptions};
-use attendance_dingtalk::stream::{self as dingtalk_stream, StreamApp, StreamOptions, StreamState};
-use attendance_feishu::long_connection::{self, ConnectionState, LongConnectionApp};
 use attendance_proto::v1::admin_service_server::AdminServiceServer;
 use attendance_proto::v1::attendance_service_server::AttendanceServiceServer;
 use axum::serve::ListenerExt;
@@ -18,7 +19,6 @@ use tokio::sync::watch;
 use crate::admin::AdminApi;
 use crate::config::Config;
 use crate::grpc::AttendanceApi;
-use crate::reconciliation::Reconciliation;
 
 /// Why the hub could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -121,17 +121,32 @@ impl Hub {
             store: store.clone(),
             heartbeat: Duration::from_secs(config.server.heartbeat_seconds),
         };
-        let reconciliation = Reconciliation::new(&config, store.clone());
-        let scheduled = tokio::spawn(reconciliation.clone().run_schedule(stop_rx.clone()));
-        // DingTalk trigger pulls (getupdatedata) and failed-push recovery.
-        let (dingtalk_pulls, dingtalk_pull_tasks) =
-            crate::dingtalk_pulls::start(&reconciliation, &store, &stop_rx);
-        // One callback router serves every app, so its pulls go to the app
-        // whose corp_id is the tenant; each Stream client gets its own queue.
-        let callback_pulls = dingtalk_pulls.queue();
+        // Each vendor crate builds its own routes, connections, background
+        // work and reconcilable apps from its config section: one line each.
+        let context = HubContext {
+            store: Arc::new(store.clone()),
+            stop: stop_rx.clone(),
+            body_limit: config.server.max_body_bytes,
+            schedule: config.reconciliation.clone(),
+        };
+        let vendors = attendance_feishu::start(&config.feishu, &context)
+            .merge(attendance_dingtalk::start(&config.dingtalk, &context));
+        let VendorRuntime {
+            routes,
+            tasks: vendor_tasks,
+            health: connections,
+            reconcilers,
+        } = vendors;
+        let scheduled = tokio::spawn(run_schedule(
+            reconcilers.clone(),
+            config.reconciliation.clone(),
+            context.store.clone(),
+            stop_rx.clone(),
+        ));
         let admin = AdminApi {
             store: store.clone(),
-            reconciliation,
+            reconcilers,
+            schedule: config.reconciliation.clone(),
         };
         let grpc_server = tonic::transport::Server::builder()
             .add_service(health_service)
@@ -146,17 +161,14 @@ impl Hub {
                 stopped(stop_rx.clone()),
             );
 
-        let (long_connections, long_connection_tasks) =
-            spawn_long_connections(&config, &store, &health, &stop_rx);
-        let (dingtalk_streams, dingtalk_stream_tasks) =
-            spawn_dingtalk_streams(&config, &store, &dingtalk_pulls, &health, &stop_rx);
-        let http_app = crate::http::app(
-            &config,
-            store.clone(),
-            long_connections,
-            dingtalk_streams,
-            callback_pulls,
-        );
+        for connection in &connections {
+            mirror_health(
+                &health,
+                connection.service.clone(),
+                connection.state.clone(),
+            );
+        }
+        let http_app = crate::http::app(store.clone(), Arc::new(connections)).merge(routes);
         let http_server = axum::serve(
             http.tap_io(|tcp| {
                 // Answers leave at once rather than wait for an ACK.
@@ -199,32 +211,26 @@ impl Hub {
         };
         signal.abort();
         scheduled.abort();
-        // Long connections and DingTalk streams send the acks of commits in
-        // flight and close before the store does (the aborted signal task
-        // ends them too).
-        let vendor_connections = long_connection_tasks
-            .into_iter()
-            .chain(dingtalk_stream_tasks);
-        let _ = tokio::time::timeout(grace, futures::future::join_all(vendor_connections)).await;
-        // A failed-push batch being committed finishes before the store closes.
-        let _ = tokio::time::timeout(grace, futures::future::join_all(dingtalk_pull_tasks)).await;
+        // Vendor connections send the acks of commits in flight and close,
+        // and background work finishes what it committed, before the store
+        // closes (the aborted signal task ends them too).
+        let _ = tokio::time::timeout(grace, futures::future::join_all(vendor_tasks)).await;
         store.close().await;
         result
     }
 }
 
 /// Keeps gRPC health's `service` SERVING while a vendor connection is up and
-/// NOT_SERVING otherwise; ends when the connection's task drops its sender.
-fn mirror_health<S: Send + Sync + 'static>(
+/// NOT_SERVING otherwise; ends when the connection's state channel closes.
+fn mirror_health(
     health: &tonic_health::server::HealthReporter,
     service: String,
-    mut state: watch::Receiver<S>,
-    is_connected: fn(&S) -> bool,
+    mut state: watch::Receiver<HealthReport>,
 ) {
     let health = health.clone();
     tokio::spawn(async move {
         loop {
-            let status = if is_connected(&state.borrow_and_update()) {
+            let status = if state.borrow_and_update().connected {
                 tonic_health::ServingStatus::Serving
             } else {
                 tonic_health::ServingStatus::NotServing
@@ -235,89 +241,4 @@ fn mirror_health<S: Send + Sync + 'static>(
             }
         }
     });
-}
-
-/// Starts one Feishu long connection per app with `long_connection = true`,
-/// committing into `store` and ending with `stop`. Each connection's state
-/// goes to `/healthz` (the returned list) and to gRPC health as the service
-/// `feishu.long_connection.<name>`: SERVING while connected, NOT_SERVING
-/// otherwise.
-fn spawn_long_connections(
-    config: &Config,
-    store: &Store,
-    health: &tonic_health::server::HealthReporter,
-    stop: &watch::Receiver<bool>,
-) -> (
-    crate::http::LongConnectionStates,
-    Vec<tokio::task::JoinHandle<()>>,
-) {
-    let mut states = Vec::new();
-    let mut tasks = Vec::new();
-    for app in config.feishu.iter().filter(|app| app.long_connection) {
-        let (state_tx, state_rx) = watch::channel(ConnectionState::Connecting);
-        let connection = LongConnectionApp {
-            name: app.name.clone(),
-            app_id: app.app_id.clone(),
-            app_secret: app.app_secret.clone(),
-            base_url: app.base_url.clone(),
-        };
-        tasks.push(tokio::spawn(long_connection::run(
-            connection,
-            Arc::new(store.clone()),
-            state_tx,
-            stop.clone(),
-        )));
-        mirror_health(
-            health,
-            format!("feishu.long_connection.{}", app.name),
-            state_rx.clone(),
-            ConnectionState::is_connected,
-        );
-        states.push((app.name.clone(), state_rx));
-    }
-    (Arc::new(states), tasks)
-}
-
-/// Starts one DingTalk Stream client per app with `stream = true`,
-/// committing into `store`, handing committed triggers to the app's pull
-/// queue, and ending with `stop`. Each stream's state goes to `/healthz`
-/// (the returned list) and to gRPC health as the service
-/// `dingtalk.stream.<name>`: SERVING while connected, NOT_SERVING otherwise.
-fn spawn_dingtalk_streams(
-    config: &Config,
-    store: &Store,
-    pulls: &crate::dingtalk_pulls::DingTalkPulls,
-    health: &tonic_health::server::HealthReporter,
-    stop: &watch::Receiver<bool>,
-) -> (
-    crate::http::DingTalkStreamStates,
-    Vec<tokio::task::JoinHandle<()>>,
-) {
-    let mut states = Vec::new();
-    let mut tasks = Vec::new();
-    for app in config.dingtalk.iter().filter(|app| app.stream) {
-        let (state_tx, state_rx) = watch::channel(StreamState::Connecting);
-        let stream = StreamApp {
-            app: crate::http::dingtalk_app(app),
-            api_base_url: app.api_base_url.clone(),
-            options: StreamOptions::default(),
-        };
-        // Each stream hands its committed triggers to its app's queue.
-        let queue = pulls.queue_for(&app.name);
-        tasks.push(tokio::spawn(dingtalk_stream::run(
-            stream,
-            Arc::new(store.clone()),
-            queue,
-            state_tx,
-            stop.clone(),
-        )));
-        mirror_health(
-            health,
-            format!("dingtalk.stream.{}", app.name),
-            state_rx.clone(),
-            StreamState::is_connected,
-        );
-        states.push((app.name.clone(), state_rx));
-    }
-    (Arc::new(states), tasks)
 }

@@ -4,12 +4,10 @@
 
 mod admin;
 pub mod config;
-mod dingtalk_pulls;
 mod error;
 mod grpc;
 mod http;
 mod hub;
-mod reconciliation;
 
 pub use config::{Config, ConfigError, Environment, ProcessEnvironment};
 pub use hub::{Hub, HubError};

@@ -167,9 +167,9 @@ pub fn dingtalk_config(storage_url: &str, fake_base: &str) -> String {
         r#"{}
 [reconciliation]
 enabled = false
-failed_push_poll_seconds = 0
 
 [[dingtalk]]
+failed_push_poll_seconds = 0
 name = "{APP}"
 client_id = "{CLIENT_ID}"
 client_secret = "{CLIENT_SECRET}"

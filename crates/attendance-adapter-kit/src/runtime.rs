@@ -1,0 +1,47 @@
+//! The seam between a vendor crate and the server: what the hub hands a
+//! vendor when it starts ([`HubContext`]) and what the vendor hands back
+//! ([`VendorRuntime`]). The server composes vendors with one line each.
+
+use std::sync::Arc;
+
+use attendance_proto::hub::HubStore;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::health::ConnectionHealth;
+use crate::reconcile::{ReconcilingApp, Schedule};
+
+/// What the hub gives every vendor.
+#[derive(Clone)]
+pub struct HubContext {
+    pub store: Arc<dyn HubStore>,
+    /// Turns true when the hub begins to shut down.
+    pub stop: watch::Receiver<bool>,
+    /// Largest webhook body accepted.
+    pub body_limit: usize,
+    pub schedule: Schedule,
+}
+
+/// What a started vendor gives the hub.
+#[derive(Default)]
+pub struct VendorRuntime {
+    /// Its webhook routes, merged into the hub's HTTP server.
+    pub routes: axum::Router,
+    /// Its connections and background work; the hub lets them end (with
+    /// `stop`) before the store closes, so acks and commits in flight finish.
+    pub tasks: Vec<JoinHandle<()>>,
+    pub health: Vec<ConnectionHealth>,
+    /// Apps the schedule and the operator's Reconcile call can reconcile.
+    pub reconcilers: Vec<Arc<ReconcilingApp>>,
+}
+
+impl VendorRuntime {
+    /// Another vendor's runtime added to this one.
+    pub fn merge(mut self, other: VendorRuntime) -> VendorRuntime {
+        self.routes = self.routes.merge(other.routes);
+        self.tasks.extend(other.tasks);
+        self.health.extend(other.health);
+        self.reconcilers.extend(other.reconcilers);
+        self
+    }
+}

@@ -1,0 +1,247 @@
+//! DingTalk's pulls as durable jobs: the employee-days a committed push
+//! calls for (`getupdatedata`) and the approval instances whose day must be
+//! found first (an approved 补卡 names no day), queued per app in the store
+//! and worked by whichever replica takes them.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use attendance_adapter_kit::jobs::JobHandler;
+use attendance_adapter_kit::reconcile::Window;
+use attendance_proto::hub::{HubStore, TakenJob};
+use attendance_proto::ingest::{Fact, Job};
+use chrono::{NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::api::{DingTalkApi, MAX_DAYS_PER_CALL};
+use crate::pull::{
+    facts_from_update_data, pull_delivery, punches_from_records, record_instance_id, PullSource,
+    GETUPDATEDATA, LIST_RECORDS,
+};
+use crate::trigger::{DayPull, InstancePull, PullQueue};
+
+/// The queue of one app's pulls.
+pub fn queue_of(app: &str) -> String {
+    format!("dingtalk/{app}")
+}
+
+/// What a job asks for, as its payload says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PullJob {
+    Day(DayPull),
+    Instance(InstancePull),
+}
+
+impl PullJob {
+    /// The job, keyed so that a second trigger of the same pull while one
+    /// waits adds nothing.
+    pub fn job(&self, app: &str) -> Job {
+        let key = match self {
+            PullJob::Day(day) => {
+                format!("day/{}/{}/{}", day.tenant, day.employee_id, day.work_date)
+            }
+            PullJob::Instance(instance) => {
+                format!("instance/{}/{}", instance.tenant, instance.instance_id)
+            }
+        };
+        Job {
+            queue: queue_of(app),
+            key,
+            payload: serde_json::to_string(self).expect("a pull job serializes"),
+        }
+    }
+}
+
+/// Where committed pushes' pulls go: the store's job queue of the app that
+/// received them (or, for the callback router shared by every app, the app
+/// whose corp is the tenant, else the only app that pulls).
+pub struct JobQueue {
+    pub store: Arc<dyn HubStore>,
+    /// (app name, corp id) of the apps that pull.
+    pub apps: Vec<(String, String)>,
+    /// The app every pull goes to, when the queue serves one app.
+    pub only: Option<String>,
+}
+
+impl JobQueue {
+    fn app_for(&self, tenant: &str) -> Option<&str> {
+        if let Some(app) = &self.only {
+            return self.apps.iter().any(|(name, _)| name == app).then_some(app);
+        }
+        self.apps
+            .iter()
+            .find(|(_, corp)| !tenant.is_empty() && corp == tenant)
+            .or(if self.apps.len() == 1 {
+                self.apps.first()
+            } else {
+                None
+            })
+            .map(|(name, _)| name.as_str())
+    }
+
+    fn queue(&self, pulls: Vec<(String, PullJob)>) {
+        let jobs: Vec<Job> = pulls
+            .into_iter()
+            .filter_map(|(tenant, pull)| match self.app_for(&tenant) {
+                Some(app) => Some(pull.job(app)),
+                None => {
+                    tracing::warn!(?pull, "no dingtalk app with API credentials for this pull");
+                    None
+                }
+            })
+            .collect();
+        if jobs.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(error) = store.enqueue(jobs).await {
+                tracing::warn!(%error, "dingtalk pulls not queued; the days are left to reconciliation");
+            }
+        });
+    }
+}
+
+impl PullQueue for JobQueue {
+    fn pull_days(&self, pulls: Vec<DayPull>) {
+        self.queue(
+            pulls
+                .into_iter()
+                .map(|p| (p.tenant.clone(), PullJob::Day(p)))
+                .collect(),
+        );
+    }
+
+    fn pull_instances(&self, pulls: Vec<InstancePull>) {
+        self.queue(
+            pulls
+                .into_iter()
+                .map(|p| (p.tenant.clone(), PullJob::Instance(p)))
+                .collect(),
+        );
+    }
+}
+
+/// One app's pull jobs: its API client, zone and corp.
+pub struct AppPulls {
+    pub name: String,
+    pub client_id: String,
+    pub corp_id: String,
+    pub zone: Tz,
+    pub api: Arc<DingTalkApi>,
+    pub store: Arc<dyn HubStore>,
+    pub supply_lookback_days: u32,
+}
+
+#[async_trait]
+impl JobHandler for AppPulls {
+    async fn run(&self, job: &TakenJob) -> Result<(), String> {
+        let pull: PullJob = serde_json::from_str(&job.payload)
+            .map_err(|error| format!("unreadable job payload: {error}"))?;
+        match pull {
+            PullJob::Day(day) => {
+                self.pull_day(&day.tenant, &day.employee_id, day.work_date)
+                    .await
+            }
+            PullJob::Instance(instance) => self.pull_correction(&instance).await,
+        }
+    }
+}
+
+impl AppPulls {
+    fn pull_source(&self, tenant: &str) -> PullSource {
+        PullSource {
+            app: self.name.clone(),
+            app_id: self.client_id.clone(),
+            tenant: if tenant.is_empty() {
+                self.corp_id.clone()
+            } else {
+                tenant.to_owned()
+            },
+            zone: self.zone,
+            received_time: SystemTime::now().into(),
+        }
+    }
+
+    /// `getupdatedata` for one employee-day, committed as one delivery.
+    async fn pull_day(
+        &self,
+        tenant: &str,
+        employee_id: &str,
+        work_date: NaiveDate,
+    ) -> Result<(), String> {
+        let result = self
+            .api
+            .get_update_data(employee_id, work_date)
+            .await
+            .map_err(|e| e.to_string())?;
+        let pull = self.pull_source(tenant);
+        let facts = facts_from_update_data(&pull, employee_id, work_date, &result);
+        let pulled = facts.len();
+        let receipt = self
+            .store
+            .commit(pull_delivery(&pull, GETUPDATEDATA, facts))
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(app = %self.name, employee = employee_id, %work_date, pulled, appended = receipt.appended, "dingtalk day pulled");
+        Ok(())
+    }
+
+    /// An approved 补卡 names no day: find the punch it made in `listRecord`
+    /// (its `procInstId` is the instance), newest week first, then pull the
+    /// days those punches fall on. A 补卡 on a holiday fires no punch event,
+    /// so this is the only trigger such a day gets.
+    async fn pull_correction(&self, instance: &InstancePull) -> Result<(), String> {
+        let pull = self.pull_source(&instance.tenant);
+        let today = Utc::now().with_timezone(&self.zone).date_naive();
+        let lookback = Window {
+            first: today - chrono::Duration::days(i64::from(self.supply_lookback_days.max(1)) - 1),
+            last: today,
+        };
+        let users = [instance.employee_id.clone()];
+        for span in lookback.spans(MAX_DAYS_PER_CALL).into_iter().rev() {
+            let from = span.first.and_hms_opt(0, 0, 0).expect("midnight");
+            let to = span
+                .last
+                .and_hms_opt(23, 59, 59)
+                .expect("a second before midnight");
+            let records = self
+                .api
+                .list_records(&users, from, to)
+                .await
+                .map_err(|e| e.to_string())?;
+            let made: Vec<_> = records
+                .into_iter()
+                .filter(|item| record_instance_id(item) == instance.instance_id)
+                .collect();
+            if made.is_empty() {
+                continue;
+            }
+            let punches = punches_from_records(&pull, &made);
+            let mut days: Vec<NaiveDate> = punches
+                .iter()
+                .filter_map(|p| p.check_time.as_ref().and_then(|t| pull.local_date(t)))
+                .collect();
+            days.sort();
+            days.dedup();
+            self.store
+                .commit(pull_delivery(
+                    &pull,
+                    LIST_RECORDS,
+                    punches.into_iter().map(Fact::Punch).collect(),
+                ))
+                .await
+                .map_err(|e| e.to_string())?;
+            for day in days {
+                self.pull_day(&pull.tenant, &instance.employee_id, day)
+                    .await?;
+            }
+            return Ok(());
+        }
+        tracing::warn!(app = %self.name, instance = %instance.instance_id, employee = %instance.employee_id, days = self.supply_lookback_days, "no punch made by this correction found; left to reconciliation");
+        Ok(())
+    }
+}

@@ -1,0 +1,171 @@
+//! How the DingTalk adapter plugs into the hub: [`start`] builds, from the
+//! `[[dingtalk]]` apps, the callback routes, the Stream clients (with their
+//! health), each pulling app's job worker and failed-push poller, and the
+//! reconcilable apps.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use attendance_adapter_kit::health::{follow, ConnectionHealth, HealthReport};
+use attendance_adapter_kit::jobs::JobWorker;
+use attendance_adapter_kit::meter::CallCounter;
+use attendance_adapter_kit::reconcile::{ReconcilingApp, Roster};
+use attendance_adapter_kit::{HubContext, VendorRuntime};
+use attendance_proto::ingest::DeliverySink;
+use attendance_proto::v1::Vendor;
+use tokio::sync::watch;
+
+use crate::api::{ApiConfig, CallMeter, DingTalkApi};
+use crate::config::DingTalkConfig;
+use crate::failed_push::FailedPushPoller;
+use crate::jobs::{queue_of, AppPulls, JobQueue};
+use crate::reconcile::DingTalkPuller;
+use crate::stream::{self, StreamApp, StreamOptions, StreamState};
+use crate::DingTalkApp;
+
+impl CallMeter for CallCounter {
+    fn record_call(&self, app: &str) {
+        CallCounter::record_call(self, app);
+    }
+}
+
+/// How often background work adds its metered calls to the store.
+const FLUSH_CALLS_EVERY: Duration = Duration::from_secs(10);
+
+fn health_of(state: &StreamState) -> HealthReport {
+    HealthReport {
+        connected: state.is_connected(),
+        text: state.to_string(),
+    }
+}
+
+/// Starts the DingTalk adapter for `apps` (validated by
+/// [`crate::config::validate`]).
+pub fn start(apps: &[DingTalkConfig], hub: &HubContext) -> VendorRuntime {
+    let sink: Arc<dyn DeliverySink> = hub.store.clone();
+    let calls = Arc::new(CallCounter::new(Vendor::Dingtalk));
+    // Apps with a client secret pull: trigger pulls, failed pushes, passes.
+    let pulling: Vec<&DingTalkConfig> = apps
+        .iter()
+        .filter(|app| {
+            if app.client_secret.is_empty() {
+                tracing::info!(app = %app.name, "no client_secret: this DingTalk app pulls nothing");
+            }
+            !app.client_secret.is_empty()
+        })
+        .collect();
+    let corps: Vec<(String, String)> = pulling
+        .iter()
+        .map(|app| (app.name.clone(), app.corp_id.clone()))
+        .collect();
+    let queue = |only: Option<String>| {
+        Arc::new(JobQueue {
+            store: hub.store.clone(),
+            apps: corps.clone(),
+            only,
+        })
+    };
+    // Apps without callback keys are Stream-only: their route answers 404.
+    let callback_apps: Vec<DingTalkApp> = apps
+        .iter()
+        .map(DingTalkConfig::app)
+        .filter(DingTalkApp::accepts_callbacks)
+        .collect();
+    let mut runtime = VendorRuntime {
+        routes: crate::router(callback_apps, sink.clone(), queue(None), hub.body_limit),
+        ..VendorRuntime::default()
+    };
+    for app in apps.iter().filter(|app| app.stream) {
+        let (state_tx, state_rx) = watch::channel(StreamState::Connecting);
+        let client = StreamApp {
+            app: app.app(),
+            api_base_url: app.api_base_url.clone(),
+            options: StreamOptions::default(),
+        };
+        runtime.tasks.push(tokio::spawn(stream::run(
+            client,
+            sink.clone(),
+            queue(Some(app.name.clone())),
+            state_tx,
+            hub.stop.clone(),
+        )));
+        runtime.health.push(ConnectionHealth {
+            section: "dingtalk_streams",
+            app: app.name.clone(),
+            service: format!("dingtalk.stream.{}", app.name),
+            state: follow(state_rx, health_of),
+        });
+    }
+    for app in pulling {
+        let mut api_config = ApiConfig::new(
+            &app.name,
+            &app.api_base_url,
+            &app.oapi_base_url,
+            &app.client_id,
+            app.client_secret.expose(),
+        );
+        api_config.requests_per_second = app.requests_per_second;
+        // One client per app: trigger pulls, failed-push recovery and
+        // reconciliation share its token cache and its request rate.
+        let api = Arc::new(DingTalkApi::new(api_config, calls.clone()));
+        let zone = app.time_zone.parse().expect("validated by the config");
+        let handler = Arc::new(AppPulls {
+            name: app.name.clone(),
+            client_id: app.client_id.clone(),
+            corp_id: app.corp_id.clone(),
+            zone,
+            api: api.clone(),
+            store: hub.store.clone(),
+            supply_lookback_days: app.supply_lookback_days,
+        });
+        runtime
+            .tasks
+            .push(tokio::spawn(JobWorker::new(queue_of(&app.name)).run(
+                hub.store.clone(),
+                handler,
+                hub.stop.clone(),
+            )));
+        if app.failed_push_poll_seconds > 0 {
+            let poller = FailedPushPoller {
+                app: app.app(),
+                api: api.clone(),
+                every: Duration::from_secs(app.failed_push_poll_seconds),
+                store: hub.store.clone(),
+                calls: calls.clone(),
+            };
+            runtime
+                .tasks
+                .push(tokio::spawn(poller.run(hub.stop.clone())));
+        }
+        runtime.reconcilers.push(Arc::new(ReconcilingApp {
+            vendor: Vendor::Dingtalk,
+            app: app.name.clone(),
+            zone,
+            roster: Roster {
+                tenant: app.corp_id.clone(),
+                employee_ids: app.roster.clone(),
+            },
+            puller: Arc::new(DingTalkPuller { api, zone }),
+            calls: calls.clone(),
+        }));
+    }
+    runtime
+        .tasks
+        .push(tokio::spawn(flush_calls(calls, hub.clone())));
+    runtime
+}
+
+/// Adds the trigger pulls' metered calls to the store every few seconds.
+async fn flush_calls(calls: Arc<CallCounter>, hub: HubContext) {
+    let mut stop = hub.stop.clone();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(FLUSH_CALLS_EVERY) => {}
+            _ = stop.changed() => {}
+        }
+        calls.flush(hub.store.as_ref()).await;
+        if *stop.borrow() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! How the Feishu adapter plugs into the hub: [`start`] builds, from the
+//! `[[feishu]]` apps, the webhook routes, the long connections (with their
+//! health) and the reconcilable apps.
+
+use std::sync::Arc;
+
+use attendance_adapter_kit::health::{follow, ConnectionHealth, HealthReport};
+use attendance_adapter_kit::meter::CallCounter;
+use attendance_adapter_kit::reconcile::{ReconcilingApp, Roster};
+use attendance_adapter_kit::{HubContext, VendorRuntime};
+use attendance_proto::ingest::DeliverySink;
+use attendance_proto::v1::Vendor;
+use tokio::sync::watch;
+
+use crate::api::{ApiConfig, CallMeter, FeishuApi};
+use crate::config::FeishuConfig;
+use crate::long_connection::{self, ConnectionState, LongConnectionApp};
+use crate::reconcile::FeishuPuller;
+use crate::FeishuApp;
+
+impl CallMeter for CallCounter {
+    fn record_call(&self, app: &str) {
+        CallCounter::record_call(self, app);
+    }
+}
+
+fn health_of(state: &ConnectionState) -> HealthReport {
+    HealthReport {
+        connected: state.is_connected(),
+        text: state.to_string(),
+    }
+}
+
+/// Starts the Feishu adapter for `apps` (validated by
+/// [`crate::config::validate`]).
+pub fn start(apps: &[FeishuConfig], hub: &HubContext) -> VendorRuntime {
+    let sink: Arc<dyn DeliverySink> = hub.store.clone();
+    let webhook_apps = apps
+        .iter()
+        .map(|app| FeishuApp {
+            name: app.name.clone(),
+            app_id: app.app_id.clone(),
+            verification_token: app.verification_token.expose().to_owned(),
+            encrypt_key: app.encrypt_key.as_ref().map(|k| k.expose().to_owned()),
+        })
+        .collect();
+    let mut runtime = VendorRuntime {
+        routes: crate::router(webhook_apps, sink.clone(), hub.body_limit),
+        ..VendorRuntime::default()
+    };
+    for app in apps.iter().filter(|app| app.long_connection) {
+        let (state_tx, state_rx) = watch::channel(ConnectionState::Connecting);
+        let connection = LongConnectionApp {
+            name: app.name.clone(),
+            app_id: app.app_id.clone(),
+            app_secret: app.app_secret.expose().to_owned(),
+            base_url: app.base_url.clone(),
+        };
+        runtime.tasks.push(tokio::spawn(long_connection::run(
+            connection,
+            sink.clone(),
+            state_tx,
+            hub.stop.clone(),
+        )));
+        runtime.health.push(ConnectionHealth {
+            section: "feishu_long_connections",
+            app: app.name.clone(),
+            service: format!("feishu.long_connection.{}", app.name),
+            state: follow(state_rx, health_of),
+        });
+    }
+    let calls = Arc::new(CallCounter::new(Vendor::Feishu));
+    for app in apps {
+        if app.app_secret.is_empty() {
+            tracing::info!(app = %app.name, "no app_secret: this app is not reconciled");
+            continue;
+        }
+        let mut api_config = ApiConfig::new(
+            &app.name,
+            &app.base_url,
+            &app.app_id,
+            app.app_secret.expose(),
+        );
+        api_config.requests_per_second = app.requests_per_second;
+        let zone = app.time_zone.parse().expect("validated by the config");
+        runtime.reconcilers.push(Arc::new(ReconcilingApp {
+            vendor: Vendor::Feishu,
+            app: app.name.clone(),
+            zone,
+            roster: Roster {
+                tenant: app.tenant_key.clone(),
+                employee_ids: app.roster.clone(),
+            },
+            puller: Arc::new(FeishuPuller {
+                api: FeishuApi::new(api_config, calls.clone()),
+                zone,
+            }),
+            calls: calls.clone(),
+        }));
+    }
+    runtime
+}
