@@ -165,6 +165,49 @@ fn weekend_punch() -> Value {
 }
 
 on_both_backends! {
+    pulls_waiting_when_the_hub_dies_each_run_exactly_once_after_it_restarts => |db: TestDatabase| async move {
+        let api = FakeDingTalkApi::new(CLIENT_ID, CLIENT_SECRET);
+        let fixture: Value = serde_json::from_str(GETUPDATEDATA).unwrap();
+        let users = ["user01", "user02", "user03"];
+        for user in users {
+            let mut day = fixture["result"].clone();
+            day["userid"] = json!(user);
+            api.set_update_data(user, date("2021-01-14"), day);
+        }
+        // The first pull of each day is refused (88 is never retried by the
+        // client), so every pull is waiting for its retry when the hub dies.
+        api.fail_next(users.len(), 88);
+        let api_base = api.serve().await;
+        let dir = tempfile::tempdir().unwrap();
+        let hub = HubProcess::start(binary(), dir.path(), &config(&db, &api_base, 0, false)).await;
+        for (i, user) in users.iter().enumerate() {
+            let event = json!({
+                "EventType": "attendance_check_record", "CorpId": CORP, "eventId": format!("evt-restart-{i}"),
+                "DataList": [{"userId": user, "corpId": CORP, "checkTime": cst_millis("2021-01-14 11:21:59"),
+                              "bizId": format!("BIZ-RESTART-{i}"), "locationMethod": "MAP", "checkByUser": true}]
+            });
+            assert_eq!(push(&hub, &event).await, 200, "{}", hub.log());
+        }
+        let fake = &api;
+        eventually("every pull tried once and refused", move || async move {
+            (fake.calls_to("getupdatedata").len() >= users.len()).then_some(())
+        }).await;
+        hub.kill().await;
+
+        let hub = HubProcess::start(binary(), dir.path(), &config(&db, &api_base, 0, false)).await;
+        for user in users {
+            let h = &hub;
+            eventually("the day pulled after the restart", move || async move {
+                Some(shift_results(h, user, "2021-01-14").await).filter(|r| !r.is_empty())
+            }).await;
+        }
+        // Nothing runs twice: one refused and one successful pull per day.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let pulls = api.calls_to("getupdatedata");
+        let succeeded = pulls.iter().filter(|c| c.errcode == 0).count();
+        assert_eq!((pulls.len(), succeeded), (2 * users.len(), users.len()), "{pulls:?}");
+    };
+
     a_streamed_punch_pulls_its_day => |db: TestDatabase| async move {
         let api = FakeDingTalkApi::new(CLIENT_ID, CLIENT_SECRET);
         let fixture: Value = serde_json::from_str(GETUPDATEDATA).unwrap();
