@@ -5,13 +5,13 @@
 
 use std::time::{Duration, Instant};
 
+use attendance_core::testing::TestDatabase;
 use attendance_core::{
     subscribe, Start, Store, StoreOptions, SubscriptionFilter, SubscriptionOptions,
 };
 use attendance_proto::ingest::{Delivery, Fact, Recognition};
 use attendance_proto::v1::{subscribe_response, Channel, Punch, Source, Vendor};
 use attendance_proto::Timestamp;
-use attendance_testkit::TestDatabase;
 
 const SEQUENTIAL: usize = 2_000;
 const WRITERS: usize = 8;

@@ -18,6 +18,8 @@ mod shared_sql;
 mod sqlite;
 mod store;
 mod subscription;
+#[cfg(feature = "test-util")]
+pub mod testing;
 mod time;
 
 pub use cursor::Cursor;

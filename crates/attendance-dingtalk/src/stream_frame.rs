@@ -96,8 +96,10 @@ pub struct StreamEvent {
 
 impl StreamEvent {
     /// Takes an EVENT frame. Nothing else is required: an event without an
-    /// `eventType` is still stored (as unknown) rather than dropped.
-    pub fn from_frame(frame: &StreamFrame) -> Result<Self, FrameError> {
+    /// `eventType` is still stored (as unknown) rather than dropped. Crate-
+    /// private: outside the crate, a frame becomes an event through
+    /// [`classify`], the one path the Stream client takes.
+    pub(crate) fn from_frame(frame: &StreamFrame) -> Result<Self, FrameError> {
         if frame.kind != FRAME_EVENT {
             return Err(FrameError::NotAnEvent(frame.kind.clone()));
         }

@@ -1,7 +1,8 @@
 //! Turns raw webhook bytes into a [`Verified`] request: signature, decryption,
 //! envelope classification and the verification-token check. Long-connection
 //! payloads, whose trust comes from the connection, go through the same
-//! classification in [`verify_long_connection_payload`].
+//! classification in `verify_long_connection_payload`, which is crate-private:
+//! only the long connection, which authenticated that connection, may call it.
 //!
 //! [`VerifiedEvent`] has private fields and no constructor outside this
 //! module, so translation cannot be handed bytes that skipped these checks.
@@ -229,7 +230,7 @@ fn open(app: &FeishuApp, key: Option<&str>, raw_body: &[u8]) -> Result<Verified,
 /// The JSON kept still has its verification token replaced by
 /// `**REDACTED**`: no token is configured here, so the one the envelope
 /// carries is found by parsing it, and it never reaches subscribers.
-pub fn verify_long_connection_payload(
+pub(crate) fn verify_long_connection_payload(
     app_id: &str,
     payload: &[u8],
 ) -> Result<VerifiedEvent, WebhookError> {

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use attendance_core::testing::TestDatabase;
 use attendance_core::{
     subscribe, ApprovalQuery, Cursor, PunchQuery, ShiftResultQuery, Start, Store, StoreError,
     StoreOptions, SubscriptionFilter, SubscriptionItem, SubscriptionOptions,
@@ -13,7 +14,6 @@ use attendance_proto::v1::{
     ShiftResult, ShiftStatus, Source, Vendor,
 };
 use attendance_proto::Timestamp;
-use attendance_testkit::TestDatabase;
 use tokio::sync::mpsc;
 
 /// Runs each test body against every configured backend.

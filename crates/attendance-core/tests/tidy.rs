@@ -1,0 +1,233 @@
+//! The tidy test: the invariants of ARCHITECTURE.md that the files themselves
+//! show, checked on every `cargo test`. Every module opens with a `//!` line,
+//! and the workspace's dependencies point the way the architecture draws them.
+//!
+//! It reads the whole workspace, yet lives among the core's tests: it needs
+//! nothing but the files and `toml`, and the core's tests build without the
+//! adapters or the server, so a layout mistake fails fast.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const PROTO: &str = "attendance-proto";
+const CORE: &str = "attendance-core";
+const SERVER: &str = "attendance-server";
+const TESTKIT: &str = "attendance-testkit";
+
+/// A workspace crate and the packages its `[dependencies]` name.
+struct Crate {
+    name: String,
+    dependencies: BTreeSet<String>,
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Every folder under `crates/` with a manifest: the workspace's `members`
+/// glob is `crates/*`, so this is the whole workspace.
+fn crate_folders() -> Vec<PathBuf> {
+    let crates = workspace_root().join("crates");
+    let mut folders: Vec<PathBuf> = fs::read_dir(&crates)
+        .unwrap_or_else(|e| panic!("{}: {e}", crates.display()))
+        .map(|entry| entry.expect("a readable folder entry").path())
+        .filter(|path| path.join("Cargo.toml").is_file())
+        .collect();
+    folders.sort();
+    folders
+}
+
+fn read_crate(folder: &Path) -> Crate {
+    let path = folder.join("Cargo.toml");
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    parse_manifest(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The package's name and what its normal dependencies are, for every target
+/// platform; dev- and build-dependencies never reach the library, so they do
+/// not count. A renamed dependency counts under its real package name.
+fn parse_manifest(text: &str) -> Result<Crate, String> {
+    let manifest: toml::Table = text.parse().map_err(|e| format!("not TOML: {e}"))?;
+    let name = manifest
+        .get("package")
+        .and_then(|package| package.get("name"))
+        .and_then(toml::Value::as_str)
+        .ok_or("no package.name")?
+        .to_owned();
+    let mut tables: Vec<&toml::Table> = manifest
+        .get("dependencies")
+        .and_then(toml::Value::as_table)
+        .into_iter()
+        .collect();
+    if let Some(targets) = manifest.get("target").and_then(toml::Value::as_table) {
+        tables.extend(
+            targets
+                .values()
+                .filter_map(|target| target.get("dependencies")?.as_table()),
+        );
+    }
+    let dependencies = tables
+        .into_iter()
+        .flatten()
+        .map(|(key, spec)| {
+            spec.get("package")
+                .and_then(toml::Value::as_str)
+                .unwrap_or(key)
+                .to_owned()
+        })
+        .collect();
+    Ok(Crate { name, dependencies })
+}
+
+/// Every way `crates` break the direction of dependencies. A vendor crate is
+/// every workspace crate other than the proto crate, the core, the server and
+/// the testkit, so a new adapter is held to the rules without editing this
+/// test (and a new crate of another kind has to be named here first).
+fn direction_violations(crates: &[Crate]) -> Vec<String> {
+    let workspace: BTreeSet<&str> = crates.iter().map(|c| c.name.as_str()).collect();
+    let is_vendor =
+        |name: &str| workspace.contains(name) && ![PROTO, CORE, SERVER, TESTKIT].contains(&name);
+    let mut violations = Vec::new();
+    for krate in crates {
+        for dependency in &krate.dependencies {
+            let name = krate.name.as_str();
+            let rule = if is_vendor(name) && (dependency == "sqlx" || dependency == CORE) {
+                "vendor crates know nothing of storage"
+            } else if name == CORE && is_vendor(dependency) {
+                "the core never depends on a vendor crate"
+            } else if name == PROTO && workspace.contains(dependency.as_str()) {
+                "the proto crate depends on no other workspace crate"
+            } else {
+                continue;
+            };
+            violations.push(format!("{name} depends on {dependency}: {rule}"));
+        }
+    }
+    violations
+}
+
+/// Whether a module's first non-empty line is its `//!` line.
+fn opens_with_module_doc(text: &str) -> bool {
+    text.lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .is_some_and(|line| line.starts_with("//!"))
+}
+
+fn rust_files(folder: &Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(folder) else {
+        return; // Not every crate has benches.
+    };
+    for entry in entries {
+        let path = entry.expect("a readable folder entry").path();
+        if path.is_dir() {
+            rust_files(&path, files);
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            files.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_module_opens_with_a_doc_line() {
+    let mut files = Vec::new();
+    for folder in crate_folders() {
+        rust_files(&folder.join("src"), &mut files);
+        rust_files(&folder.join("benches"), &mut files);
+    }
+    assert!(!files.is_empty(), "no sources found under crates/*/src");
+    let root = workspace_root();
+    let missing: Vec<String> = files
+        .iter()
+        .filter(|path| {
+            let text =
+                fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            !opens_with_module_doc(&text)
+        })
+        .map(|path| {
+            path.strip_prefix(&root)
+                .unwrap_or(path)
+                .display()
+                .to_string()
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "every module opens with a `//!` line saying what it is for; these do not:\n  {}",
+        missing.join("\n  ")
+    );
+}
+
+#[test]
+fn dependencies_point_the_way_the_architecture_draws_them() {
+    let crates: Vec<Crate> = crate_folders().iter().map(|f| read_crate(f)).collect();
+    let names: BTreeSet<&str> = crates.iter().map(|c| c.name.as_str()).collect();
+    // Renaming one of these would otherwise turn it into a "vendor" or exempt it.
+    for known in [PROTO, CORE, SERVER, TESTKIT] {
+        assert!(names.contains(known), "{known} is not under crates/");
+    }
+    assert!(names.len() > 4, "no vendor crate found under crates/");
+    let violations = direction_violations(&crates);
+    assert!(
+        violations.is_empty(),
+        "dependency direction (ARCHITECTURE.md, Invariants):\n  {}",
+        violations.join("\n  ")
+    );
+}
+
+/// The checks themselves catch what they are for, on made-up manifests.
+#[test]
+fn the_checks_catch_what_they_are_for() {
+    let manifest = |name: &str, dependencies: &str| {
+        parse_manifest(&format!(
+            "[package]\nname = \"{name}\"\n[dependencies]\n{dependencies}\n\
+             [dev-dependencies]\nsqlx = \"0.8\"\nattendance-core = {{ path = \".\" }}\n\
+             [target.'cfg(unix)'.dependencies]\n"
+        ))
+        .unwrap()
+    };
+    let layout = [
+        manifest(PROTO, "prost = \"0.14\""),
+        manifest(CORE, "attendance-proto = { path = \"p\" }\nsqlx = \"0.8\""),
+        manifest(SERVER, "attendance-core = {}\nattendance-slack = {}"),
+        manifest(TESTKIT, "attendance-core = {}\nattendance-slack = {}"),
+        manifest("attendance-slack", "attendance-proto = {}"),
+    ];
+    assert_eq!(direction_violations(&layout), Vec::<String>::new());
+
+    let broken = [
+        manifest(PROTO, "attendance-core = {}"),
+        manifest(CORE, "vendor = { package = \"attendance-slack\" }"),
+        manifest(SERVER, "attendance-core = {}"),
+        manifest(TESTKIT, ""),
+        manifest("attendance-slack", "sqlx = \"0.8\"\nattendance-core = {}"),
+    ];
+    assert_eq!(
+        direction_violations(&broken),
+        [
+            "attendance-proto depends on attendance-core: \
+             the proto crate depends on no other workspace crate",
+            "attendance-core depends on attendance-slack: \
+             the core never depends on a vendor crate",
+            "attendance-slack depends on attendance-core: \
+             vendor crates know nothing of storage",
+            "attendance-slack depends on sqlx: vendor crates know nothing of storage",
+        ]
+    );
+
+    let on_a_target = parse_manifest(
+        "[package]\nname = \"attendance-slack\"\n\
+         [target.'cfg(unix)'.dependencies]\nsqlx = \"0.8\"",
+    )
+    .unwrap();
+    assert_eq!(
+        direction_violations(&[on_a_target]),
+        ["attendance-slack depends on sqlx: vendor crates know nothing of storage"]
+    );
+
+    assert!(opens_with_module_doc("\n  //! What this is.\nuse x;"));
+    assert!(!opens_with_module_doc("/// An item.\n//! Late."));
+    assert!(!opens_with_module_doc("use x;\n"));
+    assert!(!opens_with_module_doc(""));
+}
