@@ -3,6 +3,7 @@
 //! translation, the vendor's API calls) and builds on these pieces. The kit
 //! depends on the proto crate only: it knows nothing of storage.
 
+pub mod api;
 pub mod config;
 pub mod health;
 pub mod jobs;

@@ -25,7 +25,7 @@ impl CallCounter {
     }
 
     /// One call made for `app`.
-    pub fn record_call(&self, app: &str) {
+    pub fn record(&self, app: &str) {
         *self
             .pending
             .lock()
@@ -58,5 +58,11 @@ impl CallCounter {
                     .or_default() += calls;
             }
         }
+    }
+}
+
+impl crate::api::CallMeter for CallCounter {
+    fn record_call(&self, app: &str) {
+        self.record(app);
     }
 }

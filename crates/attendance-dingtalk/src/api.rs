@@ -1,8 +1,10 @@
 //! The DingTalk open API client the hub pulls with (protocol §4, §5): the
-//! app's accessToken (cached, refreshed before expiry and once on an
-//! invalid-token answer), a per-app request rate, retries with exponential
-//! backoff on "system busy" (`-1`) and "rate limited" (`90002`), and every
-//! request reported to a [`CallMeter`].
+//! endpoints, and how DingTalk's answers read: which codes mean an invalid
+//! accessToken, "system busy" (`-1`) and "rate limited" (`90002`), retried
+//! with exponential backoff up to their bounds, or a business error never
+//! retried. The token cache, the per-app pacing, the retry loop and the
+//! [`CallMeter`] every request is reported to are the adapter kit's
+//! ([`attendance_adapter_kit::api`]).
 //!
 //! Endpoints answer raw JSON values: [`crate::pull`] translates them and
 //! keeps each item's JSON as the facts' raw JSON.
@@ -10,11 +12,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use attendance_adapter_kit::api::{
+    read_json, ApiClientCore, Attempt, Backoff, FreshToken, GiveUp, HttpError, RetryPolicy,
+};
+use attendance_adapter_kit::Secret;
 use chrono::{NaiveDate, NaiveDateTime};
-use rand::Rng;
 use serde_json::{json, Value};
-use tokio::sync::Mutex;
-use tokio::time::Instant;
+
+pub use attendance_adapter_kit::api::{CallMeter, NoMeter};
 
 /// `attendance/list` and `attendance/listRecord` take at most 50 users.
 pub const MAX_USERS_PER_CALL: usize = 50;
@@ -46,22 +51,8 @@ const TOKEN_EXPIRY_MARGIN: Duration = Duration::from_secs(300);
 /// `attendance/list` paging stops here whatever `hasMore` says.
 const MAX_PAGES: usize = 10_000;
 
-/// Counts the calls an app makes, so operators see its monthly budget go.
-/// The same shape as the Feishu adapter's meter, so one server-side counter
-/// implements both.
-pub trait CallMeter: Send + Sync + 'static {
-    fn record_call(&self, app: &str);
-}
-
-/// A meter that counts nothing, for callers that do not meter.
-pub struct NoMeter;
-
-impl CallMeter for NoMeter {
-    fn record_call(&self, _app: &str) {}
-}
-
 /// How to reach one app's API.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ApiConfig {
     /// The configured app name (for metering and logs).
     pub app: String,
@@ -72,7 +63,7 @@ pub struct ApiConfig {
     /// The ClientID (AppKey).
     pub app_key: String,
     /// The ClientSecret (AppSecret).
-    pub app_secret: String,
+    pub app_secret: Secret,
     /// At most this many requests per second from this app (20, 40 or 60 by
     /// edition).
     pub requests_per_second: u32,
@@ -84,21 +75,6 @@ pub struct ApiConfig {
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
     pub timeout: Duration,
-}
-
-impl std::fmt::Debug for ApiConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiConfig")
-            .field("app", &self.app)
-            .field("api_base_url", &self.api_base_url)
-            .field("oapi_base_url", &self.oapi_base_url)
-            .field("app_key", &self.app_key)
-            .field("app_secret", &"**REDACTED**")
-            .field("requests_per_second", &self.requests_per_second)
-            .field("max_busy_retries", &self.max_busy_retries)
-            .field("max_throttle_retries", &self.max_throttle_retries)
-            .finish()
-    }
 }
 
 impl ApiConfig {
@@ -114,7 +90,7 @@ impl ApiConfig {
             api_base_url: api_base_url.trim_end_matches('/').into(),
             oapi_base_url: oapi_base_url.trim_end_matches('/').into(),
             app_key: app_key.into(),
-            app_secret: app_secret.into(),
+            app_secret: Secret::new(app_secret),
             requests_per_second: 20,
             max_busy_retries: 3,
             max_throttle_retries: 6,
@@ -128,8 +104,9 @@ impl ApiConfig {
 /// Why an API call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("request to {path} failed: {reason}")]
-    Transport { path: String, reason: String },
+    /// No answer, an HTTP error page, or a body that does not read.
+    #[error(transparent)]
+    Http(#[from] HttpError),
     /// A business error (`88`, `90020`, a bad parameter, ...): not retried.
     #[error("{path} answered errcode {code}: {msg}")]
     Vendor {
@@ -145,8 +122,6 @@ pub enum ApiError {
         code: String,
         msg: String,
     },
-    #[error("{path} answered HTTP {status}")]
-    Status { path: String, status: u16 },
     /// Still busy or rate limited after the configured retries.
     #[error("{path} still answered errcode {code} after {retries} retries")]
     Exhausted {
@@ -158,8 +133,6 @@ pub enum ApiError {
     /// 5-minute ban), `{"status":1111,"wait":5,"punish":"deny",...}`.
     #[error("{path}: this IP is blocked by DingTalk's flow control (wait {wait})")]
     Banned { path: String, wait: i64 },
-    #[error("{path} answered something unreadable: {reason}")]
-    Decode { path: String, reason: String },
     /// The caller asked for more than one call may carry.
     #[error("invalid request: {0}")]
     Request(String),
@@ -175,16 +148,30 @@ impl ApiError {
     }
 }
 
-struct CachedToken {
-    value: String,
-    usable_until: Instant,
+impl GiveUp<i64> for ApiError {
+    fn retries_exhausted(path: &str, code: i64, retries: u32) -> ApiError {
+        ApiError::Exhausted {
+            path: path.into(),
+            code,
+            retries,
+        }
+    }
+
+    fn token_refused_again(path: &str) -> ApiError {
+        ApiError::Vendor {
+            path: path.into(),
+            code: INVALID_TOKEN_CODES[0],
+            msg: "the token was refused again after a refresh".into(),
+        }
+    }
 }
 
-enum Attempt {
-    Done(Value),
-    /// Busy or rate limited: wait and try again.
-    Retry(i64),
-    InvalidToken,
+/// Which answers a call retries (`-1` and `90002`, as their codes), how
+/// often, and the backoff between tries: DingTalk never says how long.
+fn retry_policy(config: &ApiConfig) -> RetryPolicy<i64> {
+    RetryPolicy::new(Backoff::new(config.backoff_base, config.backoff_cap))
+        .with_limit(SYSTEM_BUSY, config.max_busy_retries)
+        .with_limit(RATE_LIMITED, config.max_throttle_retries)
 }
 
 /// One batch of `get_call_back_failed_result`: the items as DingTalk sent
@@ -200,10 +187,8 @@ pub struct FailedBatch {
 pub struct DingTalkApi {
     http: reqwest::Client,
     config: ApiConfig,
-    token: Mutex<Option<CachedToken>>,
-    /// When the next request may start: a simple spacing limiter.
-    next_slot: Mutex<Instant>,
-    meter: Arc<dyn CallMeter>,
+    /// Pacing, metering, the accessToken and the retries.
+    core: ApiClientCore<i64>,
 }
 
 impl std::fmt::Debug for DingTalkApi {
@@ -229,119 +214,72 @@ impl DingTalkApi {
             .timeout(config.timeout)
             .build()
             .expect("an HTTP client with a timeout builds");
-        DingTalkApi {
-            http,
-            config,
-            token: Mutex::new(None),
-            next_slot: Mutex::new(Instant::now()),
+        let core = ApiClientCore::new(
+            &config.app,
+            config.requests_per_second,
+            TOKEN_EXPIRY_MARGIN,
+            retry_policy(&config),
             meter,
-        }
+        );
+        DingTalkApi { http, config, core }
     }
 
     pub fn config(&self) -> &ApiConfig {
         &self.config
     }
 
-    /// Waits for this app's next request slot.
-    async fn pace(&self) {
-        let spacing = Duration::from_secs(1) / self.config.requests_per_second.max(1);
-        let start = {
-            let mut next = self.next_slot.lock().await;
-            let start = (*next).max(Instant::now());
-            *next = start + spacing;
-            start
-        };
-        tokio::time::sleep_until(start).await;
-    }
-
-    /// The wait before retry number `retry` (1-based): doubling from the
-    /// base, capped, with up to 20 % jitter so apps do not retry in step.
-    fn backoff(&self, retry: u32) -> Duration {
-        let doubled = self
-            .config
-            .backoff_base
-            .saturating_mul(1u32 << (retry.saturating_sub(1)).min(16));
-        let capped = doubled.min(self.config.backoff_cap);
-        let jitter = rand::thread_rng().gen_range(0.0..0.2);
-        capped + capped.mul_f64(jitter)
-    }
-
     /// The cached accessToken, fetched when missing or near expiry.
     pub async fn access_token(&self) -> Result<String, ApiError> {
-        let mut cached = self.token.lock().await;
-        if let Some(token) = cached.as_ref() {
-            if Instant::now() < token.usable_until {
-                return Ok(token.value.clone());
-            }
-        }
-        let path = ACCESS_TOKEN_PATH;
-        let mut retries = 0;
-        loop {
-            self.pace().await;
-            let response = self
-                .http
-                .post(format!("{}{path}", self.config.api_base_url))
-                .json(&json!({
-                    "appKey": self.config.app_key,
-                    "appSecret": self.config.app_secret,
-                }))
-                .send()
-                .await
-                .map_err(|e| transport(path, e))?;
-            self.meter.record_call(&self.config.app);
-            let status = response.status().as_u16();
-            let text = response.text().await.map_err(|e| transport(path, e))?;
-            let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-            if status == 429 || status == 503 {
-                retries += 1;
-                if retries > self.config.max_throttle_retries {
-                    return Err(ApiError::Exhausted {
-                        path: path.into(),
-                        code: RATE_LIMITED,
-                        retries: retries - 1,
-                    });
-                }
-                tokio::time::sleep(self.backoff(retries)).await;
-                continue;
-            }
-            if status != 200 {
-                if let Some(code) = answer.get("code").and_then(Value::as_str) {
-                    return Err(ApiError::Credentials {
-                        path: path.into(),
-                        status,
-                        code: code.into(),
-                        msg: answer["message"].as_str().unwrap_or_default().into(),
-                    });
-                }
-                return Err(ApiError::Status {
-                    path: path.into(),
-                    status,
-                });
-            }
-            let token = answer["accessToken"].as_str().unwrap_or_default();
-            if token.is_empty() {
-                return Err(ApiError::Decode {
-                    path: path.into(),
-                    reason: "no accessToken in the answer".into(),
-                });
-            }
-            let lifetime =
-                Duration::from_secs(number(&answer["expireIn"]).unwrap_or(7200).max(0) as u64);
-            // Keep the margin, but never more than half the lifetime.
-            let usable = lifetime.saturating_sub(TOKEN_EXPIRY_MARGIN.min(lifetime / 2));
-            *cached = Some(CachedToken {
-                value: token.to_owned(),
-                usable_until: Instant::now() + usable,
-            });
-            return Ok(token.to_owned());
-        }
+        self.core.token(|| self.fetch_token()).await
     }
 
-    async fn forget_token(&self, stale: &str) {
-        let mut cached = self.token.lock().await;
-        if cached.as_ref().is_some_and(|t| t.value == stale) {
-            *cached = None;
-        }
+    async fn fetch_token(&self) -> Result<FreshToken, ApiError> {
+        let path = ACCESS_TOKEN_PATH;
+        let url = &format!("{}{path}", self.config.api_base_url);
+        let body = &json!({
+            "appKey": self.config.app_key,
+            "appSecret": self.config.app_secret.expose(),
+        });
+        self.core
+            .run(path, || async move {
+                let response = self
+                    .core
+                    .send(path, || self.http.post(url).json(body).send())
+                    .await?;
+                let status = response.status().as_u16();
+                let text = response
+                    .text()
+                    .await
+                    .map_err(|e| HttpError::transport(path, e))?;
+                let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                if status == 429 || status == 503 {
+                    return Ok(Attempt::Retry {
+                        kind: RATE_LIMITED,
+                        wait: None,
+                    });
+                }
+                if status != 200 {
+                    if let Some(code) = answer.get("code").and_then(Value::as_str) {
+                        return Err(ApiError::Credentials {
+                            path: path.into(),
+                            status,
+                            code: code.into(),
+                            msg: answer["message"].as_str().unwrap_or_default().into(),
+                        });
+                    }
+                    return Err(HttpError::status(path, status).into());
+                }
+                let token = answer["accessToken"].as_str().unwrap_or_default();
+                if token.is_empty() {
+                    return Err(HttpError::decode(path, "no accessToken in the answer").into());
+                }
+                let seconds = number(&answer["expireIn"]).unwrap_or(7200).max(0);
+                Ok(Attempt::Done(FreshToken {
+                    value: token.to_owned(),
+                    lifetime: Duration::from_secs(seconds as u64),
+                }))
+            })
+            .await
     }
 
     /// One authorized oapi call: paced, metered, busy and rate-limit answers
@@ -353,45 +291,10 @@ impl DingTalkApi {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, ApiError> {
-        let mut refreshed = false;
-        let (mut busy, mut throttled) = (0u32, 0u32);
-        loop {
-            let token = self.access_token().await?;
-            match self.attempt(method.clone(), path, body, &token).await? {
-                Attempt::Done(value) => return Ok(value),
-                Attempt::Retry(code) => {
-                    let (count, bound) = if code == SYSTEM_BUSY {
-                        busy += 1;
-                        (busy, self.config.max_busy_retries)
-                    } else {
-                        throttled += 1;
-                        (throttled, self.config.max_throttle_retries)
-                    };
-                    if count > bound {
-                        return Err(ApiError::Exhausted {
-                            path: path.into(),
-                            code,
-                            retries: bound,
-                        });
-                    }
-                    let wait = self.backoff(count);
-                    tracing::info!(app = %self.config.app, path, code, retry = count, wait_ms = wait.as_millis() as u64, "dingtalk busy or rate limited; backing off");
-                    tokio::time::sleep(wait).await;
-                }
-                Attempt::InvalidToken if !refreshed => {
-                    tracing::info!(app = %self.config.app, path, "dingtalk refused the token; refreshing once");
-                    refreshed = true;
-                    self.forget_token(&token).await;
-                }
-                Attempt::InvalidToken => {
-                    return Err(ApiError::Vendor {
-                        path: path.into(),
-                        code: INVALID_TOKEN_CODES[0],
-                        msg: "the token was refused again after a refresh".into(),
-                    })
-                }
-            }
-        }
+        let attempt = move |token| self.attempt(method.clone(), path, body, token);
+        self.core
+            .authorized(path, || self.fetch_token(), attempt)
+            .await
     }
 
     async fn attempt(
@@ -399,36 +302,31 @@ impl DingTalkApi {
         method: reqwest::Method,
         path: &str,
         body: Option<&Value>,
-        token: &str,
-    ) -> Result<Attempt, ApiError> {
-        self.pace().await;
+        token: String,
+    ) -> Result<Attempt<Value, i64>, ApiError> {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.config.oapi_base_url))
-            .query(&[("access_token", token)]);
+            .query(&[("access_token", &token)]);
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|e| transport(path, e))?;
-        self.meter.record_call(&self.config.app);
+        let response = self.core.send(path, || request.send()).await?;
         let status = response.status().as_u16();
-        let text = response.text().await.map_err(|e| transport(path, e))?;
-        let answer: Value = match serde_json::from_str(&text) {
+        let text = response
+            .text()
+            .await
+            .map_err(|e| HttpError::transport(path, e))?;
+        let refused = Attempt::TokenRefused { token };
+        let rate_limited = Attempt::Retry {
+            kind: RATE_LIMITED,
+            wait: None,
+        };
+        let answer: Value = match read_json(path, status, &text) {
             Ok(answer) => answer,
-            Err(_) if status == 401 => return Ok(Attempt::InvalidToken),
-            Err(_) if status == 429 => return Ok(Attempt::Retry(RATE_LIMITED)),
-            Err(_) if status != 200 => {
-                return Err(ApiError::Status {
-                    path: path.into(),
-                    status,
-                })
-            }
-            Err(e) => {
-                return Err(ApiError::Decode {
-                    path: path.into(),
-                    reason: e.to_string(),
-                })
-            }
+            Err(_) if status == 401 => return Ok(refused),
+            Err(_) if status == 429 => return Ok(rate_limited),
+            Err(unreadable) => return Err(unreadable.into()),
         };
         if answer.get("punish").is_some() && answer.get("errcode").is_none() {
             return Err(ApiError::Banned {
@@ -438,23 +336,20 @@ impl DingTalkApi {
         }
         let Some(code) = number(&answer["errcode"]) else {
             return match status {
-                401 => Ok(Attempt::InvalidToken),
-                429 => Ok(Attempt::Retry(RATE_LIMITED)),
-                200 => Err(ApiError::Decode {
-                    path: path.into(),
-                    reason: "no errcode in the answer".into(),
-                }),
-                _ => Err(ApiError::Status {
-                    path: path.into(),
-                    status,
-                }),
+                401 => Ok(refused),
+                429 => Ok(rate_limited),
+                200 => Err(HttpError::decode(path, "no errcode in the answer").into()),
+                _ => Err(HttpError::status(path, status).into()),
             };
         };
         match code {
             0 => Ok(Attempt::Done(answer)),
-            SYSTEM_BUSY | RATE_LIMITED => Ok(Attempt::Retry(code)),
-            code if INVALID_TOKEN_CODES.contains(&code) => Ok(Attempt::InvalidToken),
-            _ if status == 401 => Ok(Attempt::InvalidToken),
+            SYSTEM_BUSY | RATE_LIMITED => Ok(Attempt::Retry {
+                kind: code,
+                wait: None,
+            }),
+            code if INVALID_TOKEN_CODES.contains(&code) => Ok(refused),
+            _ if status == 401 => Ok(refused),
             code => {
                 let msg = answer["errmsg"].as_str().unwrap_or_default();
                 let sub = answer["sub_msg"].as_str().unwrap_or_default();
@@ -487,10 +382,9 @@ impl DingTalkApi {
         match answer.get_mut("result").map(Value::take) {
             Some(result @ Value::Object(_)) => Ok(result),
             Some(Value::Null) | None => Ok(json!({})),
-            Some(_) => Err(ApiError::Decode {
-                path: GET_UPDATE_DATA_PATH.into(),
-                reason: "result is not an object".into(),
-            }),
+            Some(_) => {
+                Err(HttpError::decode(GET_UPDATE_DATA_PATH, "result is not an object").into())
+            }
         }
     }
 
@@ -526,10 +420,11 @@ impl DingTalkApi {
             }
             offset += count;
         }
-        Err(ApiError::Decode {
-            path: LIST_RESULTS_PATH.into(),
-            reason: format!("still hasMore after {MAX_PAGES} pages"),
-        })
+        Err(HttpError::decode(
+            LIST_RESULTS_PATH,
+            format!("still hasMore after {MAX_PAGES} pages"),
+        )
+        .into())
     }
 
     /// `attendance/listRecord`: every punch of up to 50 users with check time
@@ -597,10 +492,7 @@ fn items(answer: &Value, key: &str, path: &str) -> Result<Vec<Value>, ApiError> 
     match answer.get(key) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => Ok(items.clone()),
-        Some(_) => Err(ApiError::Decode {
-            path: path.into(),
-            reason: format!("{key} is not a list"),
-        }),
+        Some(_) => Err(HttpError::decode(path, format!("{key} is not a list")).into()),
     }
 }
 
@@ -609,13 +501,6 @@ fn number(value: &Value) -> Option<i64> {
     value
         .as_i64()
         .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
-}
-
-fn transport(path: &str, error: reqwest::Error) -> ApiError {
-    ApiError::Transport {
-        path: path.into(),
-        reason: error.to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -640,17 +525,18 @@ mod tests {
         config.backoff_base = Duration::from_millis(100);
         config.backoff_cap = Duration::from_millis(350);
         let api = DingTalkApi::new(config, Arc::new(NoMeter));
-        let first = api.backoff(1);
+        let backoff = api.core.retry_policy().backoff();
+        let first = backoff.delay(1);
         assert!(
             first >= Duration::from_millis(100) && first < Duration::from_millis(121),
             "{first:?}"
         );
-        let second = api.backoff(2);
+        let second = backoff.delay(2);
         assert!(
             second >= Duration::from_millis(200) && second < Duration::from_millis(241),
             "{second:?}"
         );
-        let capped = api.backoff(30);
+        let capped = backoff.delay(30);
         assert!(
             capped >= Duration::from_millis(350) && capped < Duration::from_millis(421),
             "{capped:?}"

@@ -15,19 +15,13 @@ use attendance_proto::ingest::DeliverySink;
 use attendance_proto::v1::Vendor;
 use tokio::sync::watch;
 
-use crate::api::{ApiConfig, CallMeter, DingTalkApi};
+use crate::api::{ApiConfig, DingTalkApi};
 use crate::config::DingTalkConfig;
 use crate::failed_push::FailedPushPoller;
 use crate::jobs::{queue_of, AppPulls, JobQueue};
 use crate::reconcile::DingTalkPuller;
 use crate::stream::{self, StreamApp, StreamOptions, StreamState};
 use crate::DingTalkApp;
-
-impl CallMeter for CallCounter {
-    fn record_call(&self, app: &str) {
-        CallCounter::record_call(self, app);
-    }
-}
 
 /// How often background work adds its metered calls to the store.
 const FLUSH_CALLS_EVERY: Duration = Duration::from_secs(10);

@@ -1,61 +1,47 @@
-//! The Feishu open API client the hub pulls with: tenant_access_token (cached,
-//! refreshed once on an invalid-token answer), the attendance queries, a
-//! per-app request rate, and throttling answers honoured.
+//! The Feishu open API client the hub pulls with: the attendance queries,
+//! and how Feishu's answers read (protocol §4): which codes mean an invalid
+//! tenant_access_token, throttling and its wait, or failure. The token cache,
+//! the per-app pacing, the bounded retries and the meter are the adapter
+//! kit's ([`attendance_adapter_kit::api`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use attendance_adapter_kit::api::{
+    read_json, ApiClientCore, Attempt, Backoff, FreshToken, GiveUp, HttpError, RetryPolicy,
+};
+use attendance_adapter_kit::Secret;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::Mutex;
-use tokio::time::Instant;
+
+pub use attendance_adapter_kit::api::{CallMeter, NoMeter};
 
 /// Feishu caps every attendance query at 50 users per call.
 pub const MAX_USERS_PER_CALL: usize = 50;
-/// The token is treated as expired this long before Feishu says it is.
+const TOKEN_PATH: &str = "/open-apis/auth/v3/tenant_access_token/internal";
+/// The token is treated as expired this long before Feishu says it is (the
+/// Go SDK's `expiryDelta`).
 const TOKEN_EXPIRY_MARGIN: Duration = Duration::from_secs(180);
 /// Token answers that mean "get a new token and try once more".
 const INVALID_TOKEN_CODES: [i64; 3] = [99991663, 99991664, 99991671];
+/// Throttled (HTTP 429, or HTTP 400 with this code on some old APIs): the
+/// one kind of answer a call retries, after the wait Feishu asks for.
 const THROTTLED_CODE: i64 = 99991400;
 
-/// Counts the calls an app makes, so operators see its monthly budget go.
-pub trait CallMeter: Send + Sync + 'static {
-    fn record_call(&self, app: &str);
-}
-
-/// A meter that counts nothing, for callers that do not meter.
-pub struct NoMeter;
-
-impl CallMeter for NoMeter {
-    fn record_call(&self, _app: &str) {}
-}
-
 /// How to reach one app's API.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ApiConfig {
     /// The configured app name (for metering and logs).
     pub app: String,
     pub base_url: String,
     pub app_id: String,
-    pub app_secret: String,
+    pub app_secret: Secret,
     /// At most this many requests per second from this app (Feishu allows 50 per API).
     pub requests_per_second: u32,
     /// How many throttling answers one call waits out before giving up.
     pub max_throttle_waits: u32,
     pub timeout: Duration,
-}
-
-impl std::fmt::Debug for ApiConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiConfig")
-            .field("app", &self.app)
-            .field("base_url", &self.base_url)
-            .field("app_id", &self.app_id)
-            .field("app_secret", &"**REDACTED**")
-            .field("requests_per_second", &self.requests_per_second)
-            .finish()
-    }
 }
 
 impl ApiConfig {
@@ -64,7 +50,7 @@ impl ApiConfig {
             app: app.into(),
             base_url: base_url.trim_end_matches('/').into(),
             app_id: app_id.into(),
-            app_secret: app_secret.into(),
+            app_secret: Secret::new(app_secret),
             requests_per_second: 20,
             max_throttle_waits: 8,
             timeout: Duration::from_secs(15),
@@ -75,35 +61,43 @@ impl ApiConfig {
 /// Why an API call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("request to {path} failed: {reason}")]
-    Transport { path: String, reason: String },
+    /// No answer, an HTTP error page, or a body that does not read.
+    #[error(transparent)]
+    Http(#[from] HttpError),
     #[error("{path} answered code {code}: {msg}")]
     Vendor {
         path: String,
         code: i64,
         msg: String,
     },
-    #[error("{path} answered HTTP {status}")]
-    Status { path: String, status: u16 },
     #[error("{path} kept throttling after {waits} waits")]
     Throttled { path: String, waits: u32 },
-    #[error("{path} answered something unreadable: {reason}")]
-    Decode { path: String, reason: String },
 }
 
-struct CachedToken {
-    value: String,
-    usable_until: Instant,
+impl GiveUp<i64> for ApiError {
+    fn retries_exhausted(path: &str, _throttled: i64, waits: u32) -> ApiError {
+        // Counted as the throttling answers seen, the last one included.
+        ApiError::Throttled {
+            path: path.into(),
+            waits: waits + 1,
+        }
+    }
+
+    fn token_refused_again(path: &str) -> ApiError {
+        ApiError::Vendor {
+            path: path.into(),
+            code: INVALID_TOKEN_CODES[0],
+            msg: "token refused again after a refresh".into(),
+        }
+    }
 }
 
 /// One app's API client. Cheap to share behind an `Arc`.
 pub struct FeishuApi {
     http: reqwest::Client,
     config: ApiConfig,
-    token: Mutex<Option<CachedToken>>,
-    /// When the next request may start: a simple spacing limiter.
-    next_slot: Mutex<Instant>,
-    meter: Arc<dyn CallMeter>,
+    /// Pacing, metering, the tenant_access_token and throttling retries.
+    core: ApiClientCore<i64>,
 }
 
 /// One punch as `user_flows/query` returns it.
@@ -187,124 +181,68 @@ struct TokenAnswer {
     expire: u64,
 }
 
-enum Attempt<T> {
-    Done(T),
-    Throttled(Duration),
-    InvalidToken,
-}
-
 impl FeishuApi {
     pub fn new(config: ApiConfig, meter: Arc<dyn CallMeter>) -> FeishuApi {
+        // Feishu always says how long to wait, so the backoff is never used.
+        let retries = RetryPolicy::new(Backoff::default())
+            .with_limit(THROTTLED_CODE, config.max_throttle_waits);
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .build()
             .expect("an HTTP client with a timeout builds");
-        FeishuApi {
-            http,
-            config,
-            token: Mutex::new(None),
-            next_slot: Mutex::new(Instant::now()),
+        let core = ApiClientCore::new(
+            &config.app,
+            config.requests_per_second,
+            TOKEN_EXPIRY_MARGIN,
+            retries,
             meter,
-        }
+        );
+        FeishuApi { http, config, core }
     }
 
     pub fn config(&self) -> &ApiConfig {
         &self.config
     }
 
-    /// Waits for this app's next request slot.
-    async fn pace(&self) {
-        let spacing = Duration::from_secs(1) / self.config.requests_per_second.max(1);
-        let start = {
-            let mut next = self.next_slot.lock().await;
-            let start = (*next).max(Instant::now());
-            *next = start + spacing;
-            start
-        };
-        tokio::time::sleep_until(start).await;
-    }
-
     /// The cached tenant_access_token, fetched when missing or near expiry.
     pub async fn tenant_access_token(&self) -> Result<String, ApiError> {
-        let mut cached = self.token.lock().await;
-        if let Some(token) = cached.as_ref() {
-            if Instant::now() < token.usable_until {
-                return Ok(token.value.clone());
-            }
-        }
-        let path = "/open-apis/auth/v3/tenant_access_token/internal";
-        let mut waits = 0;
-        loop {
-            self.pace().await;
-            let response = self
-                .http
-                .post(format!("{}{path}", self.config.base_url))
-                .json(&serde_json::json!({
-                    "app_id": self.config.app_id,
-                    "app_secret": self.config.app_secret,
-                }))
-                .send()
-                .await
-                .map_err(|e| transport(path, e))?;
-            self.meter.record_call(&self.config.app);
-            if let Some(wait) = throttle_wait(&response) {
-                waits += 1;
-                if waits > self.config.max_throttle_waits {
-                    return Err(ApiError::Throttled {
-                        path: path.into(),
-                        waits,
-                    });
-                }
-                tokio::time::sleep(wait).await;
-                continue;
-            }
-            let status = response.status().as_u16();
-            let text = response.text().await.map_err(|e| transport(path, e))?;
-            let answer: TokenAnswer = serde_json::from_str(&text).map_err(|e| {
-                if status != 200 {
-                    ApiError::Status {
-                        path: path.into(),
-                        status,
-                    }
-                } else {
-                    ApiError::Decode {
-                        path: path.into(),
-                        reason: e.to_string(),
-                    }
-                }
-            })?;
-            if answer.code == THROTTLED_CODE {
-                waits += 1;
-                if waits > self.config.max_throttle_waits {
-                    return Err(ApiError::Throttled {
-                        path: path.into(),
-                        waits,
-                    });
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-            if answer.code != 0 || answer.tenant_access_token.is_empty() {
-                return Err(ApiError::Vendor {
-                    path: path.into(),
-                    code: answer.code,
-                    msg: answer.msg,
-                });
-            }
-            let lifetime = Duration::from_secs(answer.expire).saturating_sub(TOKEN_EXPIRY_MARGIN);
-            *cached = Some(CachedToken {
-                value: answer.tenant_access_token.clone(),
-                usable_until: Instant::now() + lifetime,
-            });
-            return Ok(answer.tenant_access_token);
-        }
+        self.core.token(|| self.fetch_token()).await
     }
 
-    async fn forget_token(&self, stale: &str) {
-        let mut cached = self.token.lock().await;
-        if cached.as_ref().is_some_and(|t| t.value == stale) {
-            *cached = None;
-        }
+    async fn fetch_token(&self) -> Result<FreshToken, ApiError> {
+        let url = &format!("{}{TOKEN_PATH}", self.config.base_url);
+        let body = &serde_json::json!({
+            "app_id": self.config.app_id,
+            "app_secret": self.config.app_secret.expose(),
+        });
+        self.core
+            .run(TOKEN_PATH, || async move {
+                let response = self
+                    .core
+                    .send(TOKEN_PATH, || self.http.post(url).json(body).send())
+                    .await?;
+                if let Some(wait) = throttle_wait(&response) {
+                    return Ok(throttled(wait));
+                }
+                let status = response.status().as_u16();
+                let text = body_text(TOKEN_PATH, response).await?;
+                let answer: TokenAnswer = read_json(TOKEN_PATH, status, &text)?;
+                if answer.code == THROTTLED_CODE {
+                    return Ok(throttled(Duration::from_secs(1)));
+                }
+                if answer.code != 0 || answer.tenant_access_token.is_empty() {
+                    return Err(ApiError::Vendor {
+                        path: TOKEN_PATH.into(),
+                        code: answer.code,
+                        msg: answer.msg,
+                    });
+                }
+                Ok(Attempt::Done(FreshToken {
+                    value: answer.tenant_access_token,
+                    lifetime: Duration::from_secs(answer.expire),
+                }))
+            })
+            .await
     }
 
     /// One authorized call: paced, metered, throttling waited out, and the
@@ -316,40 +254,13 @@ impl FeishuApi {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<T, ApiError> {
-        let mut refreshed = false;
-        let mut waits = 0;
-        loop {
-            let token = self.tenant_access_token().await?;
-            match self
-                .attempt(method.clone(), path, query, body, &token)
-                .await?
-            {
-                Attempt::Done(value) => return Ok(value),
-                Attempt::Throttled(wait) => {
-                    waits += 1;
-                    if waits > self.config.max_throttle_waits {
-                        return Err(ApiError::Throttled {
-                            path: path.into(),
-                            waits,
-                        });
-                    }
-                    tracing::info!(app = %self.config.app, path, wait_ms = wait.as_millis() as u64, "throttled; waiting");
-                    tokio::time::sleep(wait).await;
-                }
-                Attempt::InvalidToken if !refreshed => {
-                    tracing::info!(app = %self.config.app, path, "token refused; refreshing once");
-                    refreshed = true;
-                    self.forget_token(&token).await;
-                }
-                Attempt::InvalidToken => {
-                    return Err(ApiError::Vendor {
-                        path: path.into(),
-                        code: INVALID_TOKEN_CODES[0],
-                        msg: "token refused again after a refresh".into(),
-                    })
-                }
-            }
-        }
+        self.core
+            .authorized(
+                path,
+                || self.fetch_token(),
+                move |token| self.attempt(method.clone(), path, query, body, token),
+            )
+            .await
     }
 
     async fn attempt<T: DeserializeOwned>(
@@ -358,46 +269,30 @@ impl FeishuApi {
         path: &str,
         query: &[(&str, String)],
         body: Option<&Value>,
-        token: &str,
-    ) -> Result<Attempt<T>, ApiError> {
-        self.pace().await;
+        token: String,
+    ) -> Result<Attempt<T, i64>, ApiError> {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.config.base_url))
-            .bearer_auth(token)
+            .bearer_auth(&token)
             .query(query);
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|e| transport(path, e))?;
-        self.meter.record_call(&self.config.app);
+        let response = self.core.send(path, || request.send()).await?;
         if let Some(wait) = throttle_wait(&response) {
-            return Ok(Attempt::Throttled(wait));
+            return Ok(throttled(wait));
         }
         let status = response.status().as_u16();
         let reset = reset_header(&response);
-        let text = response.text().await.map_err(|e| transport(path, e))?;
-        let envelope: Envelope = match serde_json::from_str(&text) {
-            Ok(envelope) => envelope,
-            Err(_) if status != 200 => {
-                return Err(ApiError::Status {
-                    path: path.into(),
-                    status,
-                })
-            }
-            Err(e) => {
-                return Err(ApiError::Decode {
-                    path: path.into(),
-                    reason: e.to_string(),
-                })
-            }
-        };
+        let text = body_text(path, response).await?;
+        let envelope: Envelope = read_json(path, status, &text)?;
         if envelope.code == THROTTLED_CODE {
             // Some old APIs throttle with HTTP 400 and this code.
-            return Ok(Attempt::Throttled(reset.unwrap_or(Duration::from_secs(1))));
+            return Ok(throttled(reset.unwrap_or(Duration::from_secs(1))));
         }
         if INVALID_TOKEN_CODES.contains(&envelope.code) {
-            return Ok(Attempt::InvalidToken);
+            return Ok(Attempt::TokenRefused { token });
         }
         if envelope.code != 0 {
             return Err(ApiError::Vendor {
@@ -408,10 +303,7 @@ impl FeishuApi {
         }
         serde_json::from_value(envelope.data)
             .map(Attempt::Done)
-            .map_err(|e| ApiError::Decode {
-                path: path.into(),
-                reason: e.to_string(),
-            })
+            .map_err(|e| HttpError::decode(path, e).into())
     }
 
     /// Every valid punch of the users with check time in `[from, to)` (seconds).
@@ -495,10 +387,17 @@ impl FeishuApi {
     }
 }
 
-fn transport(path: &str, error: reqwest::Error) -> ApiError {
-    ApiError::Transport {
-        path: path.into(),
-        reason: error.to_string(),
+async fn body_text(path: &str, response: reqwest::Response) -> Result<String, HttpError> {
+    response
+        .text()
+        .await
+        .map_err(|e| HttpError::transport(path, e))
+}
+
+fn throttled<T>(wait: Duration) -> Attempt<T, i64> {
+    Attempt::Retry {
+        kind: THROTTLED_CODE,
+        wait: Some(wait),
     }
 }
 

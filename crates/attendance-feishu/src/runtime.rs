@@ -12,17 +12,11 @@ use attendance_proto::ingest::DeliverySink;
 use attendance_proto::v1::Vendor;
 use tokio::sync::watch;
 
-use crate::api::{ApiConfig, CallMeter, FeishuApi};
+use crate::api::{ApiConfig, FeishuApi};
 use crate::config::FeishuConfig;
 use crate::long_connection::{self, ConnectionState, LongConnectionApp};
 use crate::reconcile::FeishuPuller;
 use crate::FeishuApp;
-
-impl CallMeter for CallCounter {
-    fn record_call(&self, app: &str) {
-        CallCounter::record_call(self, app);
-    }
-}
 
 fn health_of(state: &ConnectionState) -> HealthReport {
     HealthReport {
