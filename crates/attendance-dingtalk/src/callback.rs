@@ -20,15 +20,15 @@ use rand::Rng;
 use crate::app::DingTalkApp;
 use crate::crypto;
 use crate::error::CallbackError;
-use crate::translate::{instance_pulls, pull_triggers, translate_callback};
-use crate::trigger::PullQueue;
+use crate::jobs::PullRouting;
+use crate::translate::translate_callback;
 use crate::verify::{verify_callback, VerifiedCallback};
 use crate::wire::CallbackQuery;
 
 struct Shared {
     apps: HashMap<String, DingTalkApp>,
     sink: Arc<dyn DeliverySink>,
-    pulls: Arc<dyn PullQueue>,
+    pulls: PullRouting,
     body_limit: usize,
 }
 
@@ -37,12 +37,12 @@ struct Shared {
 /// Apps are looked up by [`DingTalkApp::name`]; of duplicates the last one
 /// wins, and apps without callback settings get 404. Bodies over `body_limit`
 /// bytes are refused with 413.
-/// After each committed (not duplicate) event, the days and approvals it calls
-/// for pulling go to `pulls`, outside the acknowledgement path.
+/// Each event carries the pull jobs it calls for (routed by `pulls`) into
+/// its commit, so an acknowledged event's pulls are as durable as it is.
 pub fn router(
     apps: Vec<DingTalkApp>,
     sink: Arc<dyn DeliverySink>,
-    pulls: Arc<dyn PullQueue>,
+    pulls: PullRouting,
     body_limit: usize,
 ) -> Router {
     let shared = Arc::new(Shared {
@@ -100,15 +100,7 @@ async fn receive(
             return reject(&app.name, error);
         }
     };
-    match handle(
-        app,
-        shared.sink.as_ref(),
-        shared.pulls.as_ref(),
-        &query,
-        &body,
-    )
-    .await
-    {
+    match handle(app, shared.sink.as_ref(), &shared.pulls, &query, &body).await {
         Ok(response) => response,
         Err(error) => reject(&app.name, error),
     }
@@ -117,7 +109,7 @@ async fn receive(
 async fn handle(
     app: &DingTalkApp,
     sink: &dyn DeliverySink,
-    pulls: &dyn PullQueue,
+    pulls: &PullRouting,
     query: &CallbackQuery,
     body: &[u8],
 ) -> Result<Response, CallbackError> {
@@ -126,11 +118,10 @@ async fn handle(
         tracing::info!(app = %app.name, event_type = callback.event_type(), outcome = "handshake", "dingtalk callback url verified");
         return success(app, &callback);
     }
-    let delivery = translate_callback(&callback, SystemTime::now().into());
+    let mut delivery = translate_callback(&callback, SystemTime::now().into());
+    pulls.attach(&mut delivery);
     let recognition = delivery.recognition.clone();
     let facts = delivery.facts.len();
-    // Pure, so computed before the delivery moves into the commit.
-    let (day_pulls, instance_pulls) = (pull_triggers(&delivery), instance_pulls(&delivery));
     let receipt = match sink.commit(delivery).await {
         Ok(receipt) => receipt,
         Err(error) => {
@@ -145,10 +136,6 @@ async fn handle(
             return Err(CallbackError::Sink(error));
         }
     };
-    if !receipt.duplicate_delivery {
-        pulls.pull_days(day_pulls);
-        pulls.pull_instances(instance_pulls);
-    }
     match &recognition {
         Recognition::Translated => tracing::info!(
             app = %app.name,

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use attendance_adapter_kit::jobs::JobHandler;
 use attendance_adapter_kit::reconcile::Window;
 use attendance_proto::hub::{HubStore, TakenJob};
-use attendance_proto::ingest::{Fact, Job};
+use attendance_proto::ingest::{Delivery, Fact, Job};
 use chrono::{NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -20,7 +20,8 @@ use crate::pull::{
     facts_from_update_data, pull_delivery, punches_from_records, record_instance_id, PullSource,
     GETUPDATEDATA, LIST_RECORDS,
 };
-use crate::trigger::{DayPull, InstancePull, PullQueue};
+use crate::translate::{instance_pulls, pull_triggers};
+use crate::trigger::{DayPull, InstancePull};
 
 /// The queue of one app's pulls.
 pub fn queue_of(app: &str) -> String {
@@ -55,18 +56,25 @@ impl PullJob {
     }
 }
 
-/// Where committed pushes' pulls go: the store's job queue of the app that
-/// received them (or, for the callback router shared by every app, the app
-/// whose corp is the tenant, else the only app that pulls).
-pub struct JobQueue {
-    pub store: Arc<dyn HubStore>,
+/// Which app's queue a push's pulls join: the app that received it (or, for
+/// the callback router shared by every app, the app whose corp is the tenant,
+/// else the only app that pulls). The jobs ride on the delivery itself, so
+/// they commit with it in one transaction: an acknowledged push never loses
+/// its pulls, and a duplicate adds none.
+#[derive(Clone, Debug, Default)]
+pub struct PullRouting {
     /// (app name, corp id) of the apps that pull.
     pub apps: Vec<(String, String)>,
-    /// The app every pull goes to, when the queue serves one app.
+    /// The app every pull goes to, when the route serves one app.
     pub only: Option<String>,
 }
 
-impl JobQueue {
+impl PullRouting {
+    /// Routing that queues nothing, for apps that do not pull.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
     fn app_for(&self, tenant: &str) -> Option<&str> {
         if let Some(app) = &self.only {
             return self.apps.iter().any(|(name, _)| name == app).then_some(app);
@@ -82,46 +90,28 @@ impl JobQueue {
             .map(|(name, _)| name.as_str())
     }
 
-    fn queue(&self, pulls: Vec<(String, PullJob)>) {
-        let jobs: Vec<Job> = pulls
+    /// Adds to `delivery` the jobs its facts call for: the employee-days to
+    /// fetch and the approval instances whose day is only in their form.
+    pub fn attach(&self, delivery: &mut Delivery) {
+        let days = pull_triggers(delivery)
             .into_iter()
+            .map(|pull| (pull.tenant.clone(), PullJob::Day(pull)));
+        let instances = instance_pulls(delivery)
+            .into_iter()
+            .map(|pull| (pull.tenant.clone(), PullJob::Instance(pull)));
+        let jobs: Vec<Job> = days
+            .chain(instances)
             .filter_map(|(tenant, pull)| match self.app_for(&tenant) {
                 Some(app) => Some(pull.job(app)),
                 None => {
-                    tracing::warn!(?pull, "no dingtalk app with API credentials for this pull");
+                    if !self.apps.is_empty() {
+                        tracing::warn!(?pull, "no dingtalk app with API credentials for this pull");
+                    }
                     None
                 }
             })
             .collect();
-        if jobs.is_empty() {
-            return;
-        }
-        let store = self.store.clone();
-        tokio::spawn(async move {
-            if let Err(error) = store.enqueue(jobs).await {
-                tracing::warn!(%error, "dingtalk pulls not queued; the days are left to reconciliation");
-            }
-        });
-    }
-}
-
-impl PullQueue for JobQueue {
-    fn pull_days(&self, pulls: Vec<DayPull>) {
-        self.queue(
-            pulls
-                .into_iter()
-                .map(|p| (p.tenant.clone(), PullJob::Day(p)))
-                .collect(),
-        );
-    }
-
-    fn pull_instances(&self, pulls: Vec<InstancePull>) {
-        self.queue(
-            pulls
-                .into_iter()
-                .map(|p| (p.tenant.clone(), PullJob::Instance(p)))
-                .collect(),
-        );
+        delivery.jobs.extend(jobs);
     }
 }
 

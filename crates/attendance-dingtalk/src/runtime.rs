@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use crate::api::{ApiConfig, DingTalkApi};
 use crate::config::DingTalkConfig;
 use crate::failed_push::FailedPushPoller;
-use crate::jobs::{queue_of, AppPulls, JobQueue};
+use crate::jobs::{queue_of, AppPulls, PullRouting};
 use crate::reconcile::DingTalkPuller;
 use crate::stream::{self, StreamApp, StreamOptions, StreamState};
 use crate::DingTalkApp;
@@ -52,12 +52,9 @@ pub fn start(apps: &[DingTalkConfig], hub: &HubContext) -> VendorRuntime {
         .iter()
         .map(|app| (app.name.clone(), app.corp_id.clone()))
         .collect();
-    let queue = |only: Option<String>| {
-        Arc::new(JobQueue {
-            store: hub.store.clone(),
-            apps: corps.clone(),
-            only,
-        })
+    let routing = |only: Option<String>| PullRouting {
+        apps: corps.clone(),
+        only,
     };
     // Apps without callback keys are Stream-only: their route answers 404.
     let callback_apps: Vec<DingTalkApp> = apps
@@ -66,7 +63,7 @@ pub fn start(apps: &[DingTalkConfig], hub: &HubContext) -> VendorRuntime {
         .filter(DingTalkApp::accepts_callbacks)
         .collect();
     let mut runtime = VendorRuntime {
-        routes: crate::router(callback_apps, sink.clone(), queue(None), hub.body_limit),
+        routes: crate::router(callback_apps, sink.clone(), routing(None), hub.body_limit),
         ..VendorRuntime::default()
     };
     for app in apps.iter().filter(|app| app.stream) {
@@ -79,7 +76,7 @@ pub fn start(apps: &[DingTalkConfig], hub: &HubContext) -> VendorRuntime {
         runtime.tasks.push(tokio::spawn(stream::run(
             client,
             sink.clone(),
-            queue(Some(app.name.clone())),
+            Arc::new(routing(Some(app.name.clone()))),
             state_tx,
             hub.stop.clone(),
         )));

@@ -30,7 +30,7 @@
 //! DingTalk redelivers anyway.
 //!
 //! After a committed delivery is acknowledged, the days and approval
-//! instances it calls for are handed to a [`PullQueue`]. The state of each
+//! instances it calls for are committed with it as jobs ([`PullRouting`]). The state of each
 //! app's stream is published on a `watch` channel for health reporting. This
 //! module knows nothing of storage; it hands deliveries to a
 //! [`DeliverySink`].
@@ -54,9 +54,9 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::app::DingTalkApp;
+use crate::jobs::PullRouting;
 use crate::stream_frame::{self, FrameKind, StreamEvent};
-use crate::translate::{instance_pulls, pull_triggers, translate_stream};
-use crate::trigger::PullQueue;
+use crate::translate::translate_stream;
 use crate::wire::{StreamAck, StreamFrame};
 
 /// The registration path under the app's `api_base_url`.
@@ -199,12 +199,12 @@ impl std::fmt::Display for StreamState {
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Runs `app`'s Stream client until `shutdown` turns true (or its sender is
-/// dropped). Events go to `sink`, then their pulls to `pulls`; every change
+/// dropped). Events go to `sink` with the pulls `pulls` routes for them; every change
 /// of the stream's state is published on `state`.
 pub async fn run(
     app: StreamApp,
     sink: Arc<dyn DeliverySink>,
-    pulls: Arc<dyn PullQueue>,
+    pulls: Arc<PullRouting>,
     state: watch::Sender<StreamState>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -546,7 +546,7 @@ struct Session {
     id: u64,
     app: Arc<StreamApp>,
     sink: Arc<dyn DeliverySink>,
-    pulls: Arc<dyn PullQueue>,
+    pulls: Arc<PullRouting>,
     notices: mpsc::UnboundedSender<Notice>,
 }
 
@@ -810,11 +810,11 @@ fn message_id(frame: &StreamFrame) -> &str {
 
 /// Translates and commits one event, then queues its ack: `SUCCESS` only
 /// after the sink committed it, `LATER` when it did not, so that DingTalk
-/// redelivers. A committed delivery's pulls are queued after its ack.
+/// redelivers. Its pulls commit with it.
 async fn commit_event(
     app: Arc<StreamApp>,
     sink: Arc<dyn DeliverySink>,
-    pulls: Arc<dyn PullQueue>,
+    pulls: Arc<PullRouting>,
     commits: Arc<Semaphore>,
     event: StreamEvent,
     acks: mpsc::Sender<StreamAck>,
@@ -822,16 +822,16 @@ async fn commit_event(
 ) {
     let name = &app.app.name;
     let message_id = event.message_id().to_owned();
-    let delivery = translate_stream(&event, &app.app, SystemTime::now().into());
+    let mut delivery = translate_stream(&event, &app.app, SystemTime::now().into());
+    pulls.attach(&mut delivery);
     let recognition = delivery.recognition.clone();
     let facts = delivery.facts.len();
-    let (days, instances) = (pull_triggers(&delivery), instance_pulls(&delivery));
     let committed = {
         // Closed never: the semaphore lives as long as the session's tasks.
         let _permit = commits.acquire().await;
         sink.commit(delivery).await
     };
-    let (ack, receipt) = match committed {
+    let ack = match committed {
         Ok(receipt) => {
             let outcome = match (&recognition, receipt.duplicate_delivery) {
                 (_, true) => "duplicate",
@@ -853,7 +853,7 @@ async fn commit_event(
                 appended = receipt.appended,
                 "dingtalk stream event committed"
             );
-            (stream_frame::success_ack(&message_id), Some(receipt))
+            stream_frame::success_ack(&message_id)
         }
         Err(error) => {
             tracing::error!(
@@ -866,10 +866,7 @@ async fn commit_event(
                 %error,
                 "dingtalk stream event not committed; acknowledged LATER for redelivery"
             );
-            (
-                stream_frame::later_ack(&message_id, "not stored; deliver again later"),
-                None,
-            )
+            stream_frame::later_ack(&message_id, "not stored; deliver again later")
         }
     };
     if acks.send(ack).await.is_err() {
@@ -880,15 +877,6 @@ async fn commit_event(
             outcome = "ack_lost",
             "the connection ended before the ack; DingTalk will redeliver"
         );
-    }
-    // A duplicate's pulls were queued when it was first committed.
-    if receipt.is_some_and(|receipt| !receipt.duplicate_delivery) {
-        if !days.is_empty() {
-            pulls.pull_days(days);
-        }
-        if !instances.is_empty() {
-            pulls.pull_instances(instances);
-        }
     }
 }
 

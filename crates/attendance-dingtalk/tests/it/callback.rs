@@ -1,6 +1,6 @@
 //! The callback router, driven in-process with a recording sink.
 
-use attendance_dingtalk::trigger::NoPulls;
+use attendance_dingtalk::jobs::PullRouting;
 use std::sync::Arc;
 
 use attendance_dingtalk::crypto::{decrypt, encrypt, signature};
@@ -34,7 +34,7 @@ fn apps() -> Vec<DingTalkApp> {
 }
 
 fn hub(sink: &Arc<RecordingSink>) -> Router {
-    router(apps(), sink.clone(), Arc::new(NoPulls), MIB)
+    router(apps(), sink.clone(), PullRouting::none(), MIB)
 }
 
 struct Reply {
