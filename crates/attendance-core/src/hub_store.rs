@@ -46,6 +46,13 @@ impl Store {
         self.inner.engine.retry_job(id, due).await
     }
 
+    /// Whether the database takes writes now: a write statement that matches
+    /// no row changes nothing, yet a read-only standby, a read-only file or a
+    /// lost connection refuses it.
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        self.inner.engine.retry_job(-1, 0).await
+    }
+
     /// Queues jobs no delivery carries, through the committer like any
     /// delivery's (so they are deduplicated alike).
     pub async fn enqueue(&self, jobs: Vec<Job>) -> Result<(), StoreError> {
@@ -122,5 +129,9 @@ impl HubStore for Store {
 
     async fn enqueue(&self, jobs: Vec<Job>) -> Result<(), SinkError> {
         Store::enqueue(self, jobs).await.map_err(unavailable)
+    }
+
+    async fn check_writable(&self) -> Result<(), SinkError> {
+        Store::check_writable(self).await.map_err(unavailable)
     }
 }

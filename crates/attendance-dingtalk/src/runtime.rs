@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use crate::api::{ApiConfig, DingTalkApi};
 use crate::config::DingTalkConfig;
-use crate::failed_push::FailedPushPoller;
+use crate::failed_push::{FailedPushPoller, FailedPushes};
 use crate::jobs::{queue_of, AppPulls, PullRouting};
 use crate::reconcile::DingTalkPuller;
 use crate::stream::{self, StreamApp, StreamOptions, StreamState};
@@ -114,6 +114,18 @@ pub fn start(apps: &[DingTalkConfig], hub: &HubContext) -> VendorRuntime {
             .push(tokio::spawn(JobWorker::new(queue_of(&app.name)).run(
                 hub.store.clone(),
                 handler,
+                hub.stop.clone(),
+            )));
+        // Worked whatever the poll setting: items read under an earlier
+        // configuration still wait in the store.
+        runtime
+            .tasks
+            .push(tokio::spawn(FailedPushes::worker(&app.name).run(
+                hub.store.clone(),
+                Arc::new(FailedPushes {
+                    app: app.app(),
+                    store: hub.store.clone(),
+                }),
                 hub.stop.clone(),
             )));
         if app.failed_push_poll_seconds > 0 {

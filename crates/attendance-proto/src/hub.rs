@@ -64,4 +64,7 @@ pub trait HubStore: DeliverySink {
     async fn retry_job(&self, id: i64, after: Duration) -> Result<(), SinkError>;
     /// Queues jobs that no delivery carries (deduplicated like theirs).
     async fn enqueue(&self, jobs: Vec<Job>) -> Result<(), SinkError>;
+    /// Fails unless the store takes writes right now; changes nothing. Read
+    /// before a vendor call whose answer exists nowhere else once read.
+    async fn check_writable(&self) -> Result<(), SinkError>;
 }
