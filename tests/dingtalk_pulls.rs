@@ -46,15 +46,7 @@ fn config(
     stream: bool,
 ) -> String {
     format!(
-        r#"
-[server]
-grpc_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-heartbeat_seconds = 1
-
-[storage]
-url = "{url}"
-
+        r#"{server}
 [reconciliation]
 enabled = false   # passes run only when the test asks
 
@@ -72,7 +64,7 @@ time_zone = "Asia/Shanghai"
 roster = ["weekend01", "busy01"]
 failed_push_poll_seconds = {failed_push_poll_seconds}
 "#,
-        url = db.url()
+        server = server_sections(db)
     )
 }
 

@@ -9,6 +9,7 @@ pub mod health;
 pub mod jobs;
 pub mod meter;
 pub mod reconcile;
+pub mod rederive;
 pub mod runtime;
 pub mod secret;
 

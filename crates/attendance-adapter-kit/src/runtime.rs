@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::health::ConnectionHealth;
 use crate::reconcile::{ReconcilingApp, Schedule};
+use crate::rederive::Retranslator;
 
 /// What the hub gives every vendor.
 #[derive(Clone)]
@@ -33,6 +34,8 @@ pub struct VendorRuntime {
     pub health: Vec<ConnectionHealth>,
     /// Apps the schedule and the operator's Reconcile call can reconcile.
     pub reconcilers: Vec<Arc<ReconcilingApp>>,
+    /// Every configured app's translation of its stored deliveries.
+    pub retranslators: Vec<Arc<dyn Retranslator>>,
 }
 
 impl VendorRuntime {
@@ -42,6 +45,7 @@ impl VendorRuntime {
         self.tasks.extend(other.tasks);
         self.health.extend(other.health);
         self.reconcilers.extend(other.reconcilers);
+        self.retranslators.extend(other.retranslators);
         self
     }
 }

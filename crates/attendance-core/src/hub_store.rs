@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use attendance_proto::hub::{Claim, HubStore, KnownEmployee, TakenJob};
+use attendance_proto::hub::{
+    Claim, DeliveryScope, HubStore, KnownEmployee, StoredDelivery, TakenJob,
+};
 use attendance_proto::ingest::{Delivery, Job, Recognition, SinkError};
 use attendance_proto::v1::{Channel, Vendor};
 
@@ -133,5 +135,18 @@ impl HubStore for Store {
 
     async fn check_writable(&self) -> Result<(), SinkError> {
         Store::check_writable(self).await.map_err(unavailable)
+    }
+
+    async fn stored_deliveries(
+        &self,
+        scope: &DeliveryScope,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredDelivery>, SinkError> {
+        self.inner
+            .engine
+            .stored_deliveries(scope, after, limit)
+            .await
+            .map_err(unavailable)
     }
 }

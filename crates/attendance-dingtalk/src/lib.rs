@@ -27,6 +27,7 @@ pub mod failed_push;
 pub mod jobs;
 pub mod pull;
 pub mod reconcile;
+pub mod rederive;
 pub mod runtime;
 pub mod stream;
 pub mod stream_frame;

@@ -20,8 +20,10 @@ use crate::config::DingTalkConfig;
 use crate::failed_push::{FailedPushPoller, FailedPushes};
 use crate::jobs::{queue_of, AppPulls, PullRouting};
 use crate::reconcile::DingTalkPuller;
+use crate::rederive::DingTalkRetranslator;
 use crate::stream::{self, StreamApp, StreamOptions, StreamState};
 use crate::DingTalkApp;
+use attendance_adapter_kit::rederive::Retranslator;
 
 /// How often background work adds its metered calls to the store.
 const FLUSH_CALLS_EVERY: Duration = Duration::from_secs(10);
@@ -64,6 +66,10 @@ pub fn start(apps: &[DingTalkConfig], hub: &HubContext) -> VendorRuntime {
         .collect();
     let mut runtime = VendorRuntime {
         routes: crate::router(callback_apps, sink.clone(), routing(None), hub.body_limit),
+        retranslators: apps
+            .iter()
+            .map(|app| Arc::new(DingTalkRetranslator { app: app.app() }) as Arc<dyn Retranslator>)
+            .collect(),
         ..VendorRuntime::default()
     };
     for app in apps.iter().filter(|app| app.stream) {

@@ -18,6 +18,7 @@ pub mod frame;
 pub mod long_connection;
 pub mod pull;
 pub mod reconcile;
+pub mod rederive;
 pub mod runtime;
 pub mod translate;
 pub mod verify;

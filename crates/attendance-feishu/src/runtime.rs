@@ -16,7 +16,9 @@ use crate::api::{ApiConfig, FeishuApi};
 use crate::config::FeishuConfig;
 use crate::long_connection::{self, ConnectionState, LongConnectionApp};
 use crate::reconcile::FeishuPuller;
+use crate::rederive::FeishuRetranslator;
 use crate::FeishuApp;
+use attendance_adapter_kit::rederive::Retranslator;
 
 fn health_of(state: &ConnectionState) -> HealthReport {
     HealthReport {
@@ -63,6 +65,15 @@ pub fn start(apps: &[FeishuConfig], hub: &HubContext) -> VendorRuntime {
             state: follow(state_rx, health_of),
         });
     }
+    runtime.retranslators = apps
+        .iter()
+        .map(|app| {
+            Arc::new(FeishuRetranslator {
+                app: app.name.clone(),
+                app_id: app.app_id.clone(),
+            }) as Arc<dyn Retranslator>
+        })
+        .collect();
     let calls = Arc::new(CallCounter::new(Vendor::Feishu));
     for app in apps {
         if app.app_secret.is_empty() {

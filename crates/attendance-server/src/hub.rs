@@ -136,6 +136,7 @@ impl Hub {
             tasks: vendor_tasks,
             health: connections,
             reconcilers,
+            retranslators,
         } = vendors;
         let scheduled = tokio::spawn(run_schedule(
             reconcilers.clone(),
@@ -147,6 +148,7 @@ impl Hub {
             store: store.clone(),
             reconcilers,
             schedule: config.reconciliation.clone(),
+            retranslators,
         };
         let grpc_server = tonic::transport::Server::builder()
             .add_service(health_service)

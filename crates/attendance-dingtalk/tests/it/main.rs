@@ -5,6 +5,7 @@
 
 mod callback;
 mod pulls;
+mod rederive;
 mod stream;
 mod support;
 mod translate;
