@@ -7,10 +7,12 @@ pub mod api;
 pub mod config;
 pub mod health;
 pub mod jobs;
+pub mod lenient;
 pub mod meter;
 pub mod reconcile;
 pub mod runtime;
 pub mod secret;
+pub mod translation;
 
 pub use runtime::{HubContext, VendorRuntime};
 pub use secret::Secret;
