@@ -89,16 +89,6 @@ fn photo_url_is_one_string_or_a_list() {
 }
 
 #[test]
-fn integers_are_strict() {
-    assert_eq!(parse_i64("-3"), Some(-3));
-    assert_eq!(parse_i64("+3"), None);
-    assert_eq!(parse_i64(" 3"), None);
-    assert_eq!(parse_i64("3.0"), None);
-    assert_eq!(parse_i64(""), None);
-    assert_eq!(parse_i64("-"), None);
-}
-
-#[test]
 fn failed_items_read_both_shapes() {
     let tagged: FailedItem = serde_json::from_value(json!({
         "bpms_instance_change": {"bpmsCallBackData": {"processInstanceId": "p"}, "corpid": "c"},
