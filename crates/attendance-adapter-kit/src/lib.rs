@@ -7,11 +7,13 @@ pub mod api;
 pub mod config;
 pub mod health;
 pub mod jobs;
+pub mod lenient;
 pub mod meter;
 pub mod reconcile;
 pub mod rederive;
 pub mod runtime;
 pub mod secret;
+pub mod translation;
 
 pub use runtime::{HubContext, VendorRuntime};
 pub use secret::Secret;

@@ -25,6 +25,7 @@ pub mod crypto;
 pub mod error;
 pub mod failed_push;
 pub mod jobs;
+pub mod mapping;
 pub mod pull;
 pub mod reconcile;
 pub mod rederive;

@@ -16,6 +16,7 @@ pub mod crypto;
 pub mod error;
 pub mod frame;
 pub mod long_connection;
+pub mod mapping;
 pub mod pull;
 pub mod reconcile;
 pub mod rederive;

@@ -4,6 +4,7 @@
 //! `tower::ServiceExt::oneshot`.
 
 mod callback;
+mod mapping;
 mod pulls;
 mod rederive;
 mod stream;
