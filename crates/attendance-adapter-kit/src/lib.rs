@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod config;
+pub mod connection;
 pub mod health;
 pub mod jobs;
 pub mod meter;
@@ -12,5 +13,5 @@ pub mod reconcile;
 pub mod runtime;
 pub mod secret;
 
-pub use runtime::{HubContext, VendorRuntime};
+pub use runtime::{HubContext, LocalAddress, VendorRuntime};
 pub use secret::Secret;
