@@ -224,13 +224,13 @@ pub async fn run<P: Protocol>(
                 }
                 Err(OpenError::Retryable(error)) => {
                     failures = failures.saturating_add(1);
-                    pause = match protocol.retry_pause(failures) {
-                        Ok(pause) => pause,
+                    match retry_pause(protocol.as_ref(), failures, &error) {
+                        Ok(next) => pause = next,
                         Err(reason) => {
-                            given_up = Some(format!("{reason}; last error: {error}"));
+                            given_up = Some(reason);
                             break;
                         }
-                    };
+                    }
                     tracing::warn!(
                         %app,
                         attempt = failures,
@@ -286,13 +286,13 @@ pub async fn run<P: Protocol>(
                         failures = 0;
                     }
                     failures = failures.saturating_add(1);
-                    pause = match protocol.retry_pause(failures) {
-                        Ok(pause) => pause,
+                    match retry_pause(protocol.as_ref(), failures, &reason) {
+                        Ok(next) => pause = next,
                         Err(give_up) => {
-                            given_up = Some(format!("{give_up}; last error: {reason}"));
+                            given_up = Some(give_up);
                             break;
                         }
-                    };
+                    }
                     tracing::warn!(
                         %app,
                         connection = session,
@@ -329,6 +329,18 @@ pub async fn run<P: Protocol>(
             state.send_replace(ConnectionState::Stopped);
         }
     }
+}
+
+/// The protocol's pause before the next attempt, or why the loop gives up
+/// (with the error that ended the last attempt).
+fn retry_pause<P: Protocol>(
+    protocol: &P,
+    failures: u32,
+    last_error: &str,
+) -> Result<Duration, String> {
+    protocol
+        .retry_pause(failures)
+        .map_err(|reason| format!("{reason}; last error: {last_error}"))
 }
 
 /// Publishes that `app`'s connection cannot run at all (its vendor could not

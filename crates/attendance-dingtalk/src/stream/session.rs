@@ -175,7 +175,7 @@ impl Protocol for DingTalkStream {
                     appended = receipt.appended,
                     "dingtalk stream event committed"
                 );
-                stream_frame::success_ack(&message_id)
+                stream_frame::success_ack(message_id)
             }
             Err(error) => {
                 tracing::error!(
@@ -188,7 +188,7 @@ impl Protocol for DingTalkStream {
                     %error,
                     "dingtalk stream event not committed; acknowledged LATER for redelivery"
                 );
-                stream_frame::later_ack(&message_id, "not stored; deliver again later")
+                stream_frame::later_ack(message_id, "not stored; deliver again later")
             }
         };
         as_message(ack)

@@ -214,7 +214,6 @@ fn handshake_refused(status: StatusCode, headers: &HeaderMap) -> OpenError {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,11 +51,17 @@ pub(super) struct Event {
 
 impl FeishuLongConnection {
     fn config(&self) -> ClientConfig {
-        *self.config.lock().expect("never poisoned: no panic while held")
+        *self
+            .config
+            .lock()
+            .expect("never poisoned: no panic while held")
     }
 
     fn update_config(&self, update: &ConfigUpdate) -> ClientConfig {
-        let mut config = self.config.lock().expect("never poisoned: no panic while held");
+        let mut config = self
+            .config
+            .lock()
+            .expect("never poisoned: no panic while held");
         config.apply(update);
         *config
     }
