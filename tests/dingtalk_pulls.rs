@@ -64,7 +64,7 @@ time_zone = "Asia/Shanghai"
 roster = ["weekend01", "busy01"]
 failed_push_poll_seconds = {failed_push_poll_seconds}
 "#,
-        server = server_sections(db)
+        server = server_and_storage(db)
     )
 }
 

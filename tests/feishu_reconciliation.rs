@@ -42,7 +42,7 @@ name = "acme-hr"
 app_id = "cli_a0c27934a1f8100b"
 verification_token = "{TASK_TOKEN}"
 "#,
-        server = server_sections(db)
+        server = server_and_storage(db)
     )
 }
 

@@ -33,7 +33,7 @@ name = "flows"
 app_id = "{APP_ID}"
 verification_token = "{FLOW_TOKEN}"
 "#,
-        server = server_sections(db)
+        server = server_and_storage(db)
     )
 }
 

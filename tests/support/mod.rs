@@ -28,15 +28,16 @@ pub const TASK_JSON: &str = include_str!("../../examples/feishu/user_task_update
 pub const FLOW_TOKEN: &str = "wz5vVgAqJ0cghdfdjdVuxeyTt8hvYHBg";
 pub const TASK_TOKEN: &str = "drIibiox5ZEZl5UvuRL3Uf3LNwD0fB6e";
 
-/// The `[server]` and `[storage]` sections every suite's hub starts with:
-/// loopback on free ports, one-second heartbeats, `db` for storage.
-pub fn server_sections(db: &TestDatabase) -> String {
+/// The `[server]` and `[storage]` sections every suite's hub runs with:
+/// ephemeral ports, a one-second heartbeat, storage in `db`.
+pub fn server_and_storage(db: &TestDatabase) -> String {
     format!(
         r#"
 [server]
 grpc_listen = "127.0.0.1:0"
 http_listen = "127.0.0.1:0"
 heartbeat_seconds = 1
+shutdown_grace_seconds = 10
 
 [storage]
 url = "{url}"

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod config;
+pub mod connection;
 pub mod health;
 pub mod jobs;
 pub mod lenient;
@@ -15,5 +16,5 @@ pub mod runtime;
 pub mod secret;
 pub mod translation;
 
-pub use runtime::{HubContext, VendorRuntime};
+pub use runtime::{HubContext, LocalAddress, VendorRuntime};
 pub use secret::Secret;

@@ -21,6 +21,28 @@ pub struct HubContext {
     /// Largest webhook body accepted.
     pub body_limit: usize,
     pub schedule: Schedule,
+    /// The address this host reaches a vendor from (DingTalk's `localIp`).
+    /// Only the server binds sockets, so it is the one to find out.
+    pub local_address: Arc<dyn LocalAddress>,
+}
+
+/// Tells which local address this host reaches a remote service from.
+#[async_trait::async_trait]
+pub trait LocalAddress: Send + Sync {
+    /// The local IP address towards `url`'s host, or empty when it cannot be
+    /// told.
+    async fn towards(&self, url: &str) -> String;
+}
+
+/// A [`LocalAddress`] that cannot tell: always empty (for tests, and where
+/// the vendor's field is optional anyway).
+pub struct UnknownLocalAddress;
+
+#[async_trait::async_trait]
+impl LocalAddress for UnknownLocalAddress {
+    async fn towards(&self, _url: &str) -> String {
+        String::new()
+    }
 }
 
 /// What a started vendor gives the hub.

@@ -6,14 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use attendance_adapter_kit::health::{follow, ConnectionHealth, HealthReport};
+use attendance_adapter_kit::health::watched_connection;
 use attendance_adapter_kit::jobs::JobWorker;
 use attendance_adapter_kit::meter::CallCounter;
 use attendance_adapter_kit::reconcile::{ReconcilingApp, Roster};
 use attendance_adapter_kit::{HubContext, VendorRuntime};
 use attendance_proto::ingest::DeliverySink;
 use attendance_proto::v1::Vendor;
-use tokio::sync::watch;
 
 use crate::api::{ApiConfig, DingTalkApi};
 use crate::config::DingTalkConfig;
@@ -21,19 +20,12 @@ use crate::failed_push::{FailedPushPoller, FailedPushes};
 use crate::jobs::{queue_of, AppPulls, PullRouting};
 use crate::reconcile::DingTalkPuller;
 use crate::rederive::DingTalkRetranslator;
-use crate::stream::{self, StreamApp, StreamOptions, StreamState};
+use crate::stream::{self, StreamApp, StreamOptions};
 use crate::DingTalkApp;
 use attendance_adapter_kit::rederive::Retranslator;
 
 /// How often background work adds its metered calls to the store.
 const FLUSH_CALLS_EVERY: Duration = Duration::from_secs(10);
-
-fn health_of(state: &StreamState) -> HealthReport {
-    HealthReport {
-        connected: state.is_connected(),
-        text: state.to_string(),
-    }
-}
 
 /// Starts the DingTalk adapter for `apps` (validated by
 /// [`crate::config::validate`]).
@@ -73,11 +65,16 @@ pub fn start(apps: &[DingTalkConfig], hub: &HubContext) -> VendorRuntime {
         ..VendorRuntime::default()
     };
     for app in apps.iter().filter(|app| app.stream) {
-        let (state_tx, state_rx) = watch::channel(StreamState::Connecting);
+        let (state_tx, health) = watched_connection(
+            "dingtalk_streams",
+            &app.name,
+            format!("dingtalk.stream.{}", app.name),
+        );
         let client = StreamApp {
             app: app.app(),
             api_base_url: app.api_base_url.clone(),
             options: StreamOptions::default(),
+            local_address: hub.local_address.clone(),
         };
         runtime.tasks.push(tokio::spawn(stream::run(
             client,
@@ -86,12 +83,7 @@ pub fn start(apps: &[DingTalkConfig], hub: &HubContext) -> VendorRuntime {
             state_tx,
             hub.stop.clone(),
         )));
-        runtime.health.push(ConnectionHealth {
-            section: "dingtalk_streams",
-            app: app.name.clone(),
-            service: format!("dingtalk.stream.{}", app.name),
-            state: follow(state_rx, health_of),
-        });
+        runtime.health.push(health);
     }
     for app in pulling {
         let mut api_config = ApiConfig::new(
