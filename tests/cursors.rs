@@ -18,22 +18,9 @@ use support::*;
 
 fn config(db: &TestDatabase) -> String {
     format!(
-        r#"{server}
-[retention]
-raw_days = 30
-log_months = 6
-
-[[feishu]]
-name = "flows"
-app_id = "cli_a0c203e66cf8100c"
-verification_token = "{FLOW_TOKEN}"
-
-[[feishu]]
-name = "tasks"
-app_id = "cli_a0c27934a1f8100b"
-verification_token = "{TASK_TOKEN}"
-"#,
-        server = server_sections(db)
+        "{}\n[retention]\nraw_days = 30\nlog_months = 6\n{}",
+        server_sections(db),
+        seed_apps()
     )
 }
 

@@ -13,9 +13,12 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Connection, PgConnection, SqliteConnection};
+use sqlx::{
+    Connection, Database, Executor, IntoArguments, PgConnection, Postgres, Sqlite, SqliteConnection,
+};
 
 use crate::postgres::PostgresEngine;
+use crate::shared_sql::Driver;
 use crate::sqlite::SqliteEngine;
 use crate::time::micros_of;
 use crate::{Cursor, Store, StoreError};
@@ -43,18 +46,18 @@ pub(crate) trait Retention {
     async fn remove_log_entries(&self, before_us: i64, limit: i64) -> Result<u64, StoreError>;
 }
 
-// The highest id (seq) of the next batch: the `$2` lowest below the first
-// row received at or after the cut `$1`.
-const SQLITE_RAW_THROUGH: &str = "SELECT MAX(id) FROM (SELECT id FROM raw_documents \
+// The next batch: the `$2` lowest ids (seqs) below the first row received
+// at or after the cut `$1`, as its highest id and how many rows it has.
+const SQLITE_RAW_BATCH: &str = "SELECT MAX(id), COUNT(*) FROM (SELECT id FROM raw_documents \
      WHERE id < COALESCE((SELECT id FROM raw_documents WHERE received_at_us >= $1 \
      ORDER BY id LIMIT 1), 9223372036854775807) ORDER BY id LIMIT $2)";
-const SQLITE_LOG_THROUGH: &str = "SELECT MAX(seq) FROM (SELECT seq FROM log \
+const SQLITE_LOG_BATCH: &str = "SELECT MAX(seq), COUNT(*) FROM (SELECT seq FROM log \
      WHERE seq < COALESCE((SELECT seq FROM log WHERE received_at_us >= $1 \
      ORDER BY seq LIMIT 1), 9223372036854775807) ORDER BY seq LIMIT $2)";
-const POSTGRES_RAW_THROUGH: &str = "SELECT MAX(id) FROM (SELECT id FROM raw_documents \
+const POSTGRES_RAW_BATCH: &str = "SELECT MAX(id), COUNT(*) FROM (SELECT id FROM raw_documents \
      WHERE id < COALESCE((SELECT id FROM raw_documents WHERE received_at >= $1 \
      ORDER BY id LIMIT 1), 9223372036854775807) ORDER BY id LIMIT $2) AS batch";
-const POSTGRES_LOG_THROUGH: &str = "SELECT MAX(seq) FROM (SELECT seq FROM log \
+const POSTGRES_LOG_BATCH: &str = "SELECT MAX(seq), COUNT(*) FROM (SELECT seq FROM log \
      WHERE seq < COALESCE((SELECT seq FROM log WHERE received_at >= $1 \
      ORDER BY seq LIMIT 1), 9223372036854775807) ORDER BY seq LIMIT $2) AS batch";
 
@@ -68,38 +71,51 @@ const DELETE_LOG: &str = "DELETE FROM log WHERE seq <= $1";
 const MOVE_REMOVED_THROUGH: &str =
     "UPDATE log_meta SET removed_through = $1 WHERE removed_through < $1";
 
-/// One batch on SQLite's writer connection: `through` finds the batch's
-/// highest id, then `statements` (the first one's rows are the count) run
-/// on it, inside `BEGIN IMMEDIATE` (the write lock taken before the first
-/// read, as the committer does), rolled back on any error.
+/// Removes the batch through `through` (its highest id or seq; `None`
+/// when there is nothing to remove) with `statements`, in the caller's
+/// transaction.
+async fn remove_through<DB>(
+    conn: &mut DB::Connection,
+    through: Option<i64>,
+    statements: [&str; 2],
+) -> Result<(), StoreError>
+where
+    DB: Driver,
+    for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let Some(through) = through else {
+        return Ok(());
+    };
+    for statement in statements {
+        sqlx::query::<DB>(statement)
+            .bind(through)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// One batch on SQLite's writer connection, inside `BEGIN IMMEDIATE` (the
+/// write lock taken before the first read, as the committer does), rolled
+/// back on any error: `batch` finds it, `statements` remove it.
 async fn sqlite_batch(
     conn: &mut SqliteConnection,
-    through: &str,
+    batch: &str,
     statements: [&str; 2],
     before_us: i64,
     limit: i64,
 ) -> Result<u64, StoreError> {
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
     let result = async {
-        let through: Option<i64> = sqlx::query_scalar(through)
+        let (through, rows): (Option<i64>, i64) = sqlx::query_as(batch)
             .bind(before_us)
             .bind(limit)
             .fetch_one(&mut *conn)
             .await?;
-        let Some(through) = through else {
-            return Ok(0);
-        };
-        let mut removed = 0;
-        for (i, statement) in statements.into_iter().enumerate() {
-            let done = sqlx::query(statement)
-                .bind(through)
-                .execute(&mut *conn)
-                .await?;
-            if i == 0 {
-                removed = done.rows_affected();
-            }
-        }
-        Ok::<u64, StoreError>(removed)
+        remove_through::<Sqlite>(conn, through, statements).await?;
+        Ok::<u64, StoreError>(rows as u64)
     }
     .await;
     match result {
@@ -114,37 +130,25 @@ async fn sqlite_batch(
     }
 }
 
-/// One batch on PostgreSQL, as [`sqlite_batch`] does it, in a pooled
-/// connection's transaction: retention never waits for the committer.
+/// One batch on PostgreSQL, in a pooled connection's transaction:
+/// retention never waits for the committer's connection.
 async fn postgres_batch(
     conn: &mut PgConnection,
-    through: &str,
+    batch: &str,
     statements: [&str; 2],
     before_us: i64,
     limit: i64,
 ) -> Result<u64, StoreError> {
     let mut tx = conn.begin().await?;
     let before = DateTime::<Utc>::from_timestamp_micros(before_us).unwrap_or_default();
-    let through: Option<i64> = sqlx::query_scalar(through)
+    let (through, rows): (Option<i64>, i64) = sqlx::query_as(batch)
         .bind(before)
         .bind(limit)
         .fetch_one(&mut *tx)
         .await?;
-    let Some(through) = through else {
-        return Ok(0);
-    };
-    let mut removed = 0;
-    for (i, statement) in statements.into_iter().enumerate() {
-        let done = sqlx::query(statement)
-            .bind(through)
-            .execute(&mut *tx)
-            .await?;
-        if i == 0 {
-            removed = done.rows_affected();
-        }
-    }
+    remove_through::<Postgres>(&mut tx, through, statements).await?;
     tx.commit().await?;
-    Ok(removed)
+    Ok(rows as u64)
 }
 
 #[async_trait]
@@ -153,7 +157,7 @@ impl Retention for SqliteEngine {
         let mut writer = self.writer.lock().await;
         sqlite_batch(
             &mut writer,
-            SQLITE_RAW_THROUGH,
+            SQLITE_RAW_BATCH,
             [DELETE_RAW, CLEAR_DELIVERIES],
             before_us,
             limit,
@@ -165,7 +169,7 @@ impl Retention for SqliteEngine {
         let mut writer = self.writer.lock().await;
         sqlite_batch(
             &mut writer,
-            SQLITE_LOG_THROUGH,
+            SQLITE_LOG_BATCH,
             [DELETE_LOG, MOVE_REMOVED_THROUGH],
             before_us,
             limit,
@@ -180,7 +184,7 @@ impl Retention for PostgresEngine {
         let mut conn = self.reader.acquire().await?;
         postgres_batch(
             &mut conn,
-            POSTGRES_RAW_THROUGH,
+            POSTGRES_RAW_BATCH,
             [DELETE_RAW, CLEAR_DELIVERIES],
             before_us,
             limit,
@@ -192,7 +196,7 @@ impl Retention for PostgresEngine {
         let mut conn = self.reader.acquire().await?;
         postgres_batch(
             &mut conn,
-            POSTGRES_LOG_THROUGH,
+            POSTGRES_LOG_BATCH,
             [DELETE_LOG, MOVE_REMOVED_THROUGH],
             before_us,
             limit,
