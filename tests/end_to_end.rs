@@ -29,17 +29,7 @@ shutdown_grace_seconds = 5
 
 [storage]
 url = "{url}"
-
-[[feishu]]
-name = "flows"
-app_id = "cli_a0c203e66cf8100c"
-verification_token = "{FLOW_TOKEN}"
-
-[[feishu]]
-name = "tasks"
-app_id = "cli_a0c27934a1f8100b"
-verification_token = "{TASK_TOKEN}"
-
+{seed_apps}
 [[feishu]]
 name = "flows-secure"
 app_id = "cli_a0c203e66cf8100c"
@@ -52,7 +42,8 @@ app_id = "cli_a0c27934a1f8100b"
 verification_token = "{TASK_TOKEN}"
 encrypt_key = "{ENCRYPT_KEY}"
 "#,
-        url = db.url()
+        url = db.url(),
+        seed_apps = seed_apps(),
     )
 }
 

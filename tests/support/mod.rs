@@ -46,6 +46,24 @@ url = "{url}"
     )
 }
 
+/// The `[[feishu]]` sections of the two apps the seed events come from,
+/// routed at `/webhooks/feishu/flows` and `/webhooks/feishu/tasks`.
+pub fn seed_apps() -> String {
+    format!(
+        r#"
+[[feishu]]
+name = "flows"
+app_id = "cli_a0c203e66cf8100c"
+verification_token = "{FLOW_TOKEN}"
+
+[[feishu]]
+name = "tasks"
+app_id = "cli_a0c27934a1f8100b"
+verification_token = "{TASK_TOKEN}"
+"#
+    )
+}
+
 pub fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_attendance-hub"))
 }

@@ -8,8 +8,10 @@ use attendance_proto::ingest::Receipt;
 use attendance_proto::v1::LogEntryKind;
 
 use crate::batch::Batch;
+use crate::log_identity::LogIdentity;
 use crate::page::PageToken;
 use crate::records::{Backend, DeliveryCounts, KnownEmployee, VendorCalls};
+use crate::retention::Retention;
 use crate::subscription::SubscriptionFilter;
 use crate::StoreError;
 
@@ -67,13 +69,11 @@ pub(crate) type Claim = Box<dyn Send + Sync>;
 
 /// What each database engine provides.
 #[async_trait]
-pub(crate) trait Engine: Send + Sync + 'static {
+pub(crate) trait Engine: LogIdentity + Retention + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     /// Decides and commits one group commit in one transaction; one receipt
     /// per delivery. `Err` means nothing of the batch was committed.
     async fn commit_batch(&self, batch: &mut Batch) -> Result<Vec<Receipt>, StoreError>;
-    /// The newest sequence number (0 when the log is empty).
-    async fn head(&self) -> Result<i64, StoreError>;
     /// Up to `limit` entries in `(after, up_to]` that `filter` matches, in order.
     async fn read_log(
         &self,

@@ -1,6 +1,8 @@
 //! Errors at the store boundary; the server maps each variant once to a gRPC
 //! code or an HTTP status.
 
+use crate::Cursor;
+
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -18,6 +20,15 @@ pub enum StoreError {
     /// database, or the log was reset. Never silently restart elsewhere.
     #[error("cursor {cursor} is ahead of this hub's log (head {head})")]
     CursorAhead { cursor: i64, head: i64 },
+    /// The cursor was issued by another log: another database, or a
+    /// restored or failed-over one whose entry at its position differs.
+    /// Resuming would silently skip or repeat entries.
+    #[error("cursor {cursor} is unknown to this hub's log: {reason}")]
+    CursorUnknown { cursor: i64, reason: &'static str },
+    /// Retention removed the entries after the cursor; resuming after
+    /// `oldest` serves every entry still retained.
+    #[error("cursor {cursor} names entries retention removed; the oldest cursor served is {}", oldest.encode())]
+    CursorExpired { cursor: i64, oldest: Cursor },
     #[error("invalid page token: {0}")]
     InvalidPageToken(String),
     #[error("the hub is shutting down")]

@@ -10,10 +10,12 @@ mod engine;
 mod error;
 mod fact;
 mod hub_store;
+mod log_identity;
 mod operations;
 mod page;
 mod postgres;
 mod records;
+mod retention;
 mod shared_sql;
 mod sqlite;
 mod store;
@@ -28,6 +30,7 @@ pub use error::StoreError;
 pub use operations::Singleton;
 pub use page::{ApprovalQuery, Page, PunchQuery, ShiftResultQuery};
 pub use records::{Backend, DeliveryCounts, KnownEmployee, VendorCalls};
+pub use retention::Removed;
 pub use store::{Store, StoreOptions};
 pub use subscription::{
     subscribe, Start, SubscriptionFilter, SubscriptionItem, SubscriptionOptions,

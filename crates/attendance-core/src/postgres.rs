@@ -39,7 +39,7 @@ pub(crate) struct PostgresEngine {
     /// from the readers so that a burst of queries never delays a commit.
     /// `None` after it failed: the next batch connects again.
     writer: Mutex<Option<PgConnection>>,
-    reader: PgPool,
+    pub(crate) reader: PgPool,
 }
 
 fn instant(us: i64) -> DateTime<Utc> {
@@ -610,10 +610,6 @@ impl Engine for PostgresEngine {
             }
         }
         result
-    }
-
-    async fn head(&self) -> Result<i64, StoreError> {
-        shared_sql::head(&self.reader).await
     }
 
     async fn read_log(

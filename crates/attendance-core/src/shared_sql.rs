@@ -28,20 +28,6 @@ where
     Ok(())
 }
 
-pub(crate) async fn head<'e, DB, E>(executor: E) -> Result<i64, StoreError>
-where
-    DB: Driver,
-    for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
-    E: Executor<'e, Database = DB>,
-    (i64,): for<'r> FromRow<'r, DB::Row>,
-{
-    let (head,): (i64,) =
-        sqlx::query_as::<DB, (i64,)>("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM log")
-            .fetch_one(executor)
-            .await?;
-    Ok(head)
-}
-
 pub(crate) async fn delivery_counts<'e, DB, E>(executor: E) -> Result<DeliveryCounts, StoreError>
 where
     DB: Driver,

@@ -36,8 +36,8 @@ pub(crate) struct SqliteEngine {
     /// The one writer connection, owned rather than pooled: the committer
     /// takes it for every batch, and a pool's checkout and return cost more
     /// than the batch's own statements.
-    writer: Mutex<SqliteConnection>,
-    reader: SqlitePool,
+    pub(crate) writer: Mutex<SqliteConnection>,
+    pub(crate) reader: SqlitePool,
 }
 
 fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
@@ -464,10 +464,6 @@ impl Engine for SqliteEngine {
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
         }
         result
-    }
-
-    async fn head(&self) -> Result<i64, StoreError> {
-        shared_sql::head(&self.reader).await
     }
 
     async fn read_log(

@@ -11,6 +11,7 @@ use prost::Message;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::commit::{self, Job, MAX_FACTS};
+use crate::cursor::LogTag;
 use crate::engine::{Condition, Engine, ListSpec, LogRead};
 use crate::fact::{decode, restore_raw_json, validate_work_date};
 use crate::page::{page_size, PageToken};
@@ -76,6 +77,8 @@ pub struct Store {
 
 pub(crate) struct Inner {
     pub(crate) engine: Arc<dyn Engine>,
+    /// The tag of this log's id: every cursor it issues carries it.
+    pub(crate) log_tag: LogTag,
     committer: mpsc::Sender<Job>,
     /// Bumped after every commit that appended to the log (here or, through
     /// LISTEN/NOTIFY, on another replica); subscribers wake on it.
@@ -117,6 +120,7 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
+        let log_tag = LogTag::of(&engine.log_id().await?);
         // Bounded: callers wait for their receipt anyway, so the queue only
         // needs to hold what arrives during one commit.
         let (committer, queue) = mpsc::channel(commit::MAX_DELIVERIES * 4);
@@ -124,6 +128,7 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 engine,
+                log_tag,
                 committer,
                 changes,
                 closing,
@@ -214,15 +219,10 @@ impl Store {
         answer.await.map_err(|_| StoreError::Closing)?
     }
 
-    /// The cursor of the newest entry (`Cursor::BEGINNING` when the log is empty).
-    pub async fn head(&self) -> Result<Cursor, StoreError> {
-        Ok(Cursor(self.inner.engine.head().await?))
-    }
-
     /// Up to `limit` entries after `after` (exclusive), in log order.
     pub async fn read_after(&self, after: Cursor, limit: i64) -> Result<Vec<LogEntry>, StoreError> {
-        let head = self.inner.engine.head().await?;
-        self.read_filtered(after, Cursor(head), limit, &SubscriptionFilter::default())
+        let head = self.head().await?;
+        self.read_filtered(after, head, limit, &SubscriptionFilter::default())
             .await
     }
 
@@ -238,9 +238,11 @@ impl Store {
         let rows = self
             .inner
             .engine
-            .read_log(after.0, up_to.0, limit, filter)
+            .read_log(after.seq, up_to.seq, limit, filter)
             .await?;
-        rows.into_iter().map(log_entry_of).collect()
+        rows.into_iter()
+            .map(|row| log_entry_of(self.log_tag(), row))
+            .collect()
     }
 
     /// How many deliveries were stored, by recognition.
@@ -383,7 +385,7 @@ macro_rules! has_raw_json {
 }
 has_raw_json!(Punch, ShiftResult, Approval);
 
-fn log_entry_of(row: LogRead) -> Result<LogEntry, StoreError> {
+fn log_entry_of(log: LogTag, row: LogRead) -> Result<LogEntry, StoreError> {
     let mut fact = decode(i64::from(row.kind), &row.body)?;
     restore_raw_json(&mut fact, row.raw);
     use attendance_proto::v1::log_entry;
@@ -394,7 +396,7 @@ fn log_entry_of(row: LogRead) -> Result<LogEntry, StoreError> {
         log_entry::Fact::DayReconciled(d) => d.source.clone(),
     };
     Ok(LogEntry {
-        cursor: Cursor(row.seq).encode(),
+        cursor: Cursor::new(log, row.seq, row.received_at_us).encode(),
         kind: i32::from(row.kind),
         source,
         employee_id: row.employee_id,

@@ -9,6 +9,7 @@ use attendance_proto::v1::{Channel, Vendor};
 use sqlx::{Database, Executor, FromRow, IntoArguments};
 
 use crate::shared_sql::Driver;
+use crate::time::micros_of;
 use crate::StoreError;
 
 /// The page query on SQLite (`?N` parameters, microsecond columns).
@@ -32,13 +33,6 @@ pub(crate) const POSTGRES: &str = "SELECT d.raw_id, CAST(d.vendor AS BIGINT), d.
      ORDER BY d.raw_id LIMIT $7";
 
 type Row = (i64, i64, String, String, i64, String, String, String, i64);
-
-fn micros(at: SystemTime) -> i64 {
-    match at.duration_since(UNIX_EPOCH) {
-        Ok(after) => i64::try_from(after.as_micros()).unwrap_or(i64::MAX),
-        Err(before) => -i64::try_from(before.duration().as_micros()).unwrap_or(i64::MAX),
-    }
-}
 
 fn instant(us: i64) -> SystemTime {
     if us >= 0 {
@@ -70,8 +64,8 @@ where
         .bind(scope.vendor as i64)
         .bind(scope.app.as_str())
         .bind(scope.tenant.as_str())
-        .bind(scope.received_from.map(micros))
-        .bind(scope.received_until.map(micros))
+        .bind(scope.received_from.map(micros_of))
+        .bind(scope.received_until.map(micros_of))
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(executor)
         .await?;

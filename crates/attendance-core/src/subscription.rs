@@ -61,28 +61,39 @@ impl Default for SubscriptionOptions {
 pub type SubscriptionItem = Result<SubscribeResponse, StoreError>;
 
 /// Validates the start and spawns the follower. Errors about the start (a
-/// malformed cursor, a cursor ahead of the log) are returned before any item.
+/// malformed cursor, one from another log, one ahead of the log or before
+/// what it retains) are returned before any item.
 pub async fn subscribe(
     store: Store,
     start: Start,
     filter: SubscriptionFilter,
     options: SubscriptionOptions,
 ) -> Result<mpsc::Receiver<SubscriptionItem>, StoreError> {
-    let head = store.head().await?;
     let cursor = match start {
-        Start::Beginning => Cursor::BEGINNING,
-        Start::Now => head,
-        Start::After(cursor) if cursor > head => {
-            return Err(StoreError::CursorAhead {
-                cursor: cursor.0,
-                head: head.0,
-            })
-        }
-        Start::After(cursor) => cursor,
+        Start::Beginning => store.oldest().await?,
+        Start::Now => store.head().await?,
+        Start::After(cursor) => store.check_resume(cursor).await?,
     };
     let (tx, rx) = mpsc::channel(options.buffer.max(1));
     tokio::spawn(follow(store, cursor, filter, options, tx));
     Ok(rx)
+}
+
+/// Entries in `(after, up_to]`, refused when retention removed entries
+/// after `after`: before the read, or while it ran (then the read may have
+/// missed them, and sending what it found would skip them silently).
+async fn read_retained(
+    store: &Store,
+    after: Cursor,
+    up_to: Cursor,
+    limit: i64,
+    filter: &SubscriptionFilter,
+) -> Result<Vec<attendance_proto::v1::LogEntry>, StoreError> {
+    let batch = store.read_filtered(after, up_to, limit, filter).await?;
+    match store.expired(after, &store.bounds().await?) {
+        Some(expired) => Err(expired),
+        None => Ok(batch),
+    }
 }
 
 fn progress(cursor: Cursor) -> SubscribeResponse {
@@ -108,22 +119,26 @@ async fn follow(
         // Mark the current generation seen before reading, so that a commit
         // landing between the read and the wait still wakes us.
         changes.borrow_and_update();
-        let head = match store.head().await {
-            Ok(head) => head,
+        let bounds = match store.bounds().await {
+            Ok(bounds) => bounds,
             Err(error) => {
                 let _ = tx.send(Err(error)).await;
                 return;
             }
         };
+        let head = Cursor::new(store.log_tag(), bounds.head, bounds.head_stamp);
         // A narrow filter over a long log scans at most this many entries
         // per query, so each read is short and progress shows between them.
-        let up_to = Cursor(head.0.min(cursor.0.saturating_add(SCAN_WINDOW)));
+        // The window's end names no entry, so its cursor carries no stamp.
+        let window_end = cursor.seq.saturating_add(SCAN_WINDOW);
+        let up_to = if head.seq <= window_end {
+            head
+        } else {
+            Cursor::new(store.log_tag(), window_end, 0)
+        };
         let mut full = false;
-        if up_to > cursor {
-            let batch = match store
-                .read_filtered(cursor, up_to, options.batch, &filter)
-                .await
-            {
+        if up_to.seq > cursor.seq {
+            let batch = match read_retained(&store, cursor, up_to, options.batch, &filter).await {
                 Ok(batch) => batch,
                 Err(error) => {
                     let _ = tx.send(Err(error)).await;
@@ -147,7 +162,7 @@ async fn follow(
                 cursor = up_to;
             }
         }
-        if full || cursor < head {
+        if full || cursor.seq < head.seq {
             // Catching up: a heartbeat still goes out on time, so a narrow
             // filter over a long log shows progress and idle timeouts stay away.
             if last_sent.elapsed() >= options.heartbeat {

@@ -23,3 +23,11 @@ pub(crate) fn now_micros() -> i64 {
         .map(|d| d.as_micros() as i64)
         .unwrap_or_default()
 }
+
+/// An instant in µs since the epoch, negative before it.
+pub(crate) fn micros_of(at: SystemTime) -> i64 {
+    match at.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_micros()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_micros()).unwrap_or(i64::MAX),
+    }
+}

@@ -1,4 +1,5 @@
-//! `attendance.v1.AdminService`: reconciliation on demand and ingest statistics.
+//! `attendance.v1.AdminService`: reconciliation, re-derivation and retention
+//! on demand, and ingest statistics.
 
 use std::sync::Arc;
 
@@ -10,18 +11,21 @@ use attendance_core::Store;
 use attendance_proto::hub::DeliveryScope;
 use attendance_proto::v1::admin_service_server::AdminService;
 use attendance_proto::v1::{
-    GetIngestStatsRequest, GetIngestStatsResponse, ReconcileRequest, ReconcileResponse,
-    RederiveRequest, RederiveResponse, Vendor, VendorCallCount,
+    ApplyRetentionRequest, ApplyRetentionResponse, GetIngestStatsRequest, GetIngestStatsResponse,
+    ReconcileRequest, ReconcileResponse, RederiveRequest, RederiveResponse, Vendor,
+    VendorCallCount,
 };
 use tonic::{Request, Response, Status};
 
-use crate::error::{invalid_field, sink_status, status_of};
+use crate::config::RetentionConfig;
+use crate::error::{invalid_field, retention_running, sink_status, status_of};
 
 pub(crate) struct AdminApi {
     pub store: Store,
     pub reconcilers: Vec<Arc<ReconcilingApp>>,
     pub schedule: Schedule,
     pub retranslators: Vec<Arc<dyn Retranslator>>,
+    pub retention: RetentionConfig,
 }
 
 fn instant(
@@ -89,6 +93,43 @@ impl AdminService for AdminApi {
             facts_changed: count(report.facts_changed),
             facts_unchanged: count(report.facts_unchanged),
             facts_superseded: count(report.facts_superseded),
+        }))
+    }
+
+    async fn apply_retention(
+        &self,
+        request: Request<ApplyRetentionRequest>,
+    ) -> Result<Response<ApplyRetentionResponse>, Status> {
+        let request = request.into_inner();
+        let (configured_raw, configured_log) = self.retention.cuts(chrono::Utc::now());
+        let now = SystemTime::now();
+        let cut = |field: &'static str, at, configured| -> Result<Option<SystemTime>, Status> {
+            match instant(field, at)? {
+                Some(at) if at > now => Err(invalid_field(field, "must not be in the future")),
+                Some(at) => Ok(Some(at)),
+                None => Ok(configured),
+            }
+        };
+        let raw_before = cut(
+            "raw_received_before",
+            request.raw_received_before,
+            configured_raw,
+        )?;
+        let log_before = cut(
+            "log_received_before",
+            request.log_received_before,
+            configured_log,
+        )?;
+        tracing::info!(?raw_before, ?log_before, "retention requested");
+        let removed = crate::retention::apply(&self.store, raw_before, log_before)
+            .await
+            .map_err(status_of)?
+            .ok_or_else(retention_running)?;
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        Ok(Response::new(ApplyRetentionResponse {
+            raw_documents_removed: count(removed.raw_documents),
+            log_entries_removed: count(removed.log_entries),
+            oldest_cursor: removed.oldest.encode(),
         }))
     }
 

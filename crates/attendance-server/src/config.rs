@@ -59,6 +59,8 @@ pub struct Config {
     pub storage: StorageConfig,
     #[serde(default)]
     pub reconciliation: Schedule,
+    #[serde(default)]
+    pub retention: RetentionConfig,
     // One field per vendor: its crate owns the section and its checks.
     #[serde(default)]
     pub feishu: Vec<FeishuConfig>,
@@ -105,6 +107,44 @@ impl Default for StorageConfig {
             url: "sqlite://attendance-hub.db".into(),
             max_connections: 8,
         }
+    }
+}
+
+/// How long the hub keeps what it received; 0 keeps it for ever.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Days raw vendor documents (personal data) are kept; the facts parsed
+    /// from them stay, without their raw JSON.
+    pub raw_days: u32,
+    /// Months log entries are kept; facts keep their current revision, and
+    /// subscribers resuming from before the retained range get CURSOR_EXPIRED.
+    pub log_months: u32,
+}
+
+/// The longest retention the config accepts: ten years, in each unit.
+const MAX_RAW_DAYS: u32 = 3653;
+const MAX_LOG_MONTHS: u32 = 120;
+
+impl RetentionConfig {
+    /// Whether anything is ever removed.
+    pub fn removes_anything(&self) -> bool {
+        self.raw_days > 0 || self.log_months > 0
+    }
+
+    /// The instants before which raw documents and log entries go, as of
+    /// `now`; `None` for what is kept for ever.
+    pub fn cuts(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> (Option<std::time::SystemTime>, Option<std::time::SystemTime>) {
+        let raw = (self.raw_days > 0)
+            .then(|| now.checked_sub_days(chrono::Days::new(u64::from(self.raw_days))))
+            .flatten();
+        let log = (self.log_months > 0)
+            .then(|| now.checked_sub_months(chrono::Months::new(self.log_months)))
+            .flatten();
+        (raw.map(Into::into), log.map(Into::into))
     }
 }
 
@@ -162,6 +202,18 @@ impl Config {
         }
         if self.server.heartbeat_seconds == 0 {
             return Err(invalid("server.heartbeat_seconds", "must be positive"));
+        }
+        if self.retention.raw_days > MAX_RAW_DAYS {
+            return Err(invalid(
+                "retention.raw_days",
+                format!("must be 0 (keep for ever) to {MAX_RAW_DAYS}"),
+            ));
+        }
+        if self.retention.log_months > MAX_LOG_MONTHS {
+            return Err(invalid(
+                "retention.log_months",
+                format!("must be 0 (keep for ever) to {MAX_LOG_MONTHS}"),
+            ));
         }
         attendance_feishu::config::validate(&self.feishu)?;
         attendance_dingtalk::config::validate(&self.dingtalk)?;
@@ -322,6 +374,18 @@ mod tests {
             .to_string();
         assert!(url.starts_with("storage.url:"), "{url}");
 
+        let retention = Config::from_toml("[retention]\nraw_days=100000", &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(retention.starts_with("retention.raw_days:"), "{retention}");
+        let retention = Config::from_toml("[retention]\nlog_months=1000", &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            retention.starts_with("retention.log_months:"),
+            "{retention}"
+        );
+
         let addr = Config::from_toml("[server]\ngrpc_listen='nowhere'", &env(&[]))
             .unwrap_err()
             .to_string();
@@ -329,5 +393,28 @@ mod tests {
             addr.contains("grpc_listen") || addr.contains("socket address"),
             "{addr}"
         );
+    }
+
+    #[test]
+    fn retention_keeps_for_ever_unless_configured() {
+        let config = Config::from_toml("", &env(&[])).unwrap();
+        assert!(!config.retention.removes_anything());
+        let now = chrono::DateTime::parse_from_rfc3339("2024-03-31T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(config.retention.cuts(now), (None, None));
+
+        let config =
+            Config::from_toml("[retention]\nraw_days = 30\nlog_months = 1", &env(&[])).unwrap();
+        let (raw, log) = config.retention.cuts(now);
+        let at = |text: &str| -> std::time::SystemTime {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+                .into()
+        };
+        assert_eq!(raw, Some(at("2024-03-01T12:00:00Z")));
+        // Calendar months: the end of a longer month clamps to the shorter one's.
+        assert_eq!(log, Some(at("2024-02-29T12:00:00Z")));
     }
 }

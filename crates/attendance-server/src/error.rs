@@ -2,6 +2,8 @@
 //! details (`ErrorInfo`, `BadRequest`) that grpcurl users can read. Internal
 //! details are logged, never echoed to clients.
 
+use std::collections::HashMap;
+
 use attendance_core::StoreError;
 use attendance_proto::ingest::SinkError;
 use tonic::{Code, Status};
@@ -10,8 +12,18 @@ use tonic_types::{ErrorDetails, StatusExt};
 const DOMAIN: &str = "attendance-hub";
 
 fn with_info(code: Code, message: String, reason: &str, details: ErrorDetails) -> Status {
+    with_metadata(code, message, reason, details, HashMap::new())
+}
+
+fn with_metadata(
+    code: Code,
+    message: String,
+    reason: &str,
+    details: ErrorDetails,
+    metadata: HashMap<String, String>,
+) -> Status {
     let mut details = details;
-    details.set_error_info(reason, DOMAIN, std::collections::HashMap::new());
+    details.set_error_info(reason, DOMAIN, metadata);
     Status::with_error_details(code, message, details)
 }
 
@@ -32,11 +44,25 @@ pub(crate) fn status_of(error: StoreError) -> Status {
             "INVALID_CURSOR",
             format!("invalid cursor: {reason}"),
         ),
-        StoreError::CursorAhead { .. } => with_info(
+        StoreError::CursorAhead { .. } | StoreError::CursorUnknown { .. } => with_info(
             Code::FailedPrecondition,
-            format!("{error}; it was not issued by this hub's database"),
+            format!(
+                "{error}; it was not issued by this hub's database as it is now: \
+                 resuming would skip or repeat entries, so start again from the beginning \
+                 and reconcile what you hold"
+            ),
             "CURSOR_UNKNOWN",
             ErrorDetails::new(),
+        ),
+        StoreError::CursorExpired { oldest, .. } => with_metadata(
+            Code::FailedPrecondition,
+            format!(
+                "{error}: resume after it (ErrorInfo metadata oldest_cursor) and \
+                 reconcile the removed span through the list queries"
+            ),
+            "CURSOR_EXPIRED",
+            ErrorDetails::new(),
+            HashMap::from([("oldest_cursor".to_string(), oldest.encode())]),
         ),
         StoreError::InvalidPageToken(reason) => bad_request(
             "page_token",
@@ -71,6 +97,16 @@ pub(crate) fn status_of(error: StoreError) -> Status {
 /// A request field that fails validation before reaching the store.
 pub(crate) fn invalid_field(field: &str, problem: &str) -> Status {
     bad_request(field, "INVALID_ARGUMENT", format!("{field}: {problem}"))
+}
+
+/// Retention asked for while another replica (or the hourly run) applies it.
+pub(crate) fn retention_running() -> Status {
+    with_info(
+        Code::Aborted,
+        "retention is being applied elsewhere now; retry later".into(),
+        "RETENTION_RUNNING",
+        ErrorDetails::new(),
+    )
 }
 
 /// Maps a failed commit of background work run on request (re-derivation):

@@ -190,11 +190,17 @@ impl Hub {
             context.store.clone(),
             stop_rx.clone(),
         ));
+        let retention = tokio::spawn(crate::retention::run(
+            store.clone(),
+            config.retention.clone(),
+            stop_rx.clone(),
+        ));
         let admin = AdminApi {
             store: store.clone(),
             reconcilers,
             schedule: config.reconciliation.clone(),
             retranslators,
+            retention: config.retention.clone(),
         };
         let grpc_server = tonic::transport::Server::builder()
             .add_service(health_service)
@@ -259,6 +265,7 @@ impl Hub {
         };
         signal.abort();
         scheduled.abort();
+        retention.abort();
         // Vendor connections send the acks of commits in flight and close,
         // and background work finishes what it committed, before the store
         // closes (the aborted signal task ends them too).

@@ -8,6 +8,7 @@ mod error;
 mod grpc;
 mod http;
 mod hub;
+mod retention;
 
 pub use config::{Config, ConfigError, Environment, ProcessEnvironment};
 pub use hub::{Hub, HubError};
