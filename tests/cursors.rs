@@ -19,7 +19,7 @@ use support::*;
 fn config(db: &TestDatabase) -> String {
     format!(
         "{}\n[retention]\nraw_days = 30\nlog_months = 6\n{}",
-        server_sections(db),
+        server_and_storage(db),
         seed_apps()
     )
 }
