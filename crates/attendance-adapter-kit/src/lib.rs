@@ -5,12 +5,18 @@
 
 pub mod api;
 pub mod config;
+pub mod error;
 pub mod health;
 pub mod jobs;
 pub mod meter;
+pub mod outcome;
 pub mod reconcile;
 pub mod runtime;
 pub mod secret;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
+pub mod webhook;
 
 pub use runtime::{HubContext, VendorRuntime};
 pub use secret::Secret;
+pub use webhook::{Incoming, Opened, WebhookVendor};

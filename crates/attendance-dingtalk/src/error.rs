@@ -1,10 +1,12 @@
-//! Everything that can go wrong at this crate's two boundaries, the HTTP
-//! callback (each error with the status DingTalk gets and a stable code) and
-//! the Stream frame parser.
+//! Everything that can go wrong at this crate's two boundaries, DingTalk's
+//! part of the HTTP callback (each error with the status DingTalk gets and a
+//! stable code; what the kit's shell refuses is its
+//! [`RouteError`](attendance_adapter_kit::error::RouteError)) and the Stream
+//! frame parser.
 
+use attendance_adapter_kit::error::{rejection_response, Rejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 
 use crate::crypto::CryptoError;
 
@@ -15,8 +17,6 @@ use crate::crypto::CryptoError;
 /// configuration and no internal error.
 #[derive(Debug, thiserror::Error)]
 pub enum CallbackError {
-    #[error("no DingTalk app with HTTP callbacks is configured under this name")]
-    UnknownApp,
     #[error("the query lacks the signature, timestamp or nonce")]
     MissingSignature,
     #[error("the request signature does not match")]
@@ -31,38 +31,27 @@ pub enum CallbackError {
     Malformed(String),
     #[error("the decrypted event has no EventType")]
     MissingEventType,
-    #[error("the body is larger than the {limit}-byte limit")]
-    BodyTooLarge { limit: usize },
-    #[error("the body could not be read")]
-    BodyUnreadable,
-    #[error("the delivery could not be committed: {0}")]
-    Sink(#[from] attendance_proto::ingest::SinkError),
 }
 
 impl CallbackError {
     /// The HTTP status DingTalk receives. DingTalk keeps a failed push for
-    /// the failed-push list and retries, which only helps for
-    /// [`Sink`](Self::Sink) (and a fixed [`Misconfigured`](Self::Misconfigured)).
+    /// the failed-push list and retries, which only helps for a fixed
+    /// [`Misconfigured`](Self::Misconfigured).
     pub fn status(&self) -> StatusCode {
         match self {
-            CallbackError::UnknownApp => StatusCode::NOT_FOUND,
             CallbackError::MissingSignature
             | CallbackError::InvalidSignature
             | CallbackError::OwnerMismatch => StatusCode::UNAUTHORIZED,
             CallbackError::Undecryptable(_)
             | CallbackError::Malformed(_)
-            | CallbackError::MissingEventType
-            | CallbackError::BodyUnreadable => StatusCode::BAD_REQUEST,
-            CallbackError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            | CallbackError::MissingEventType => StatusCode::BAD_REQUEST,
             CallbackError::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            CallbackError::Sink(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     /// A stable, machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
-            CallbackError::UnknownApp => "UNKNOWN_APP",
             CallbackError::MissingSignature => "MISSING_SIGNATURE",
             CallbackError::InvalidSignature => "INVALID_SIGNATURE",
             CallbackError::OwnerMismatch => "OWNER_MISMATCH",
@@ -70,16 +59,12 @@ impl CallbackError {
             CallbackError::Misconfigured(_) => "MISCONFIGURED",
             CallbackError::Malformed(_) => "MALFORMED_BODY",
             CallbackError::MissingEventType => "MISSING_EVENT_TYPE",
-            CallbackError::BodyTooLarge { .. } => "BODY_TOO_LARGE",
-            CallbackError::BodyUnreadable => "BODY_UNREADABLE",
-            CallbackError::Sink(_) => "UNAVAILABLE",
         }
     }
 
     /// What the client is told.
     pub fn public_message(&self) -> &'static str {
         match self {
-            CallbackError::UnknownApp => "no such app",
             CallbackError::MissingSignature => "the request must be signed",
             CallbackError::InvalidSignature => "signature mismatch",
             CallbackError::OwnerMismatch => "the event is not addressed to this app",
@@ -87,19 +72,28 @@ impl CallbackError {
             CallbackError::Misconfigured(_) => "the app is not configured correctly",
             CallbackError::Malformed(_) => "the body is not a valid DingTalk callback",
             CallbackError::MissingEventType => "the event has no event type",
-            CallbackError::BodyTooLarge { .. } => "the body is too large",
-            CallbackError::BodyUnreadable => "the body could not be read",
-            CallbackError::Sink(_) => "the event could not be stored, retry later",
         }
+    }
+}
+
+// Inherent methods too, so callers need not import the trait.
+impl Rejection for CallbackError {
+    fn status(&self) -> StatusCode {
+        CallbackError::status(self)
+    }
+
+    fn code(&self) -> &'static str {
+        CallbackError::code(self)
+    }
+
+    fn public_message(&self) -> &'static str {
+        CallbackError::public_message(self)
     }
 }
 
 impl IntoResponse for CallbackError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "error": { "code": self.code(), "message": self.public_message() }
-        });
-        (self.status(), Json(body)).into_response()
+        rejection_response(&self)
     }
 }
 
@@ -118,12 +112,12 @@ pub enum FrameError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use attendance_proto::ingest::SinkError;
 
+    // The shell's own refusals (unknown app 404, too large 413, not stored
+    // 503) are tested with `RouteError` in the kit.
     #[test]
     fn statuses_follow_the_boundary_contract() {
         let cases = [
-            (CallbackError::UnknownApp, StatusCode::NOT_FOUND),
             (CallbackError::MissingSignature, StatusCode::UNAUTHORIZED),
             (CallbackError::InvalidSignature, StatusCode::UNAUTHORIZED),
             (CallbackError::OwnerMismatch, StatusCode::UNAUTHORIZED),
@@ -137,16 +131,8 @@ mod tests {
             ),
             (CallbackError::MissingEventType, StatusCode::BAD_REQUEST),
             (
-                CallbackError::BodyTooLarge { limit: 1 },
-                StatusCode::PAYLOAD_TOO_LARGE,
-            ),
-            (
                 CallbackError::Misconfigured("aes key"),
                 StatusCode::INTERNAL_SERVER_ERROR,
-            ),
-            (
-                CallbackError::Sink(SinkError::Unavailable("db down".into())),
-                StatusCode::SERVICE_UNAVAILABLE,
             ),
         ];
         for (error, status) in cases {
@@ -156,14 +142,14 @@ mod tests {
 
     #[tokio::test]
     async fn the_response_names_the_code_but_not_the_internal_cause() {
-        let error = CallbackError::Sink(SinkError::Unavailable("postgres://secret@db".into()));
+        let error = CallbackError::Malformed("near \"secret-token\"".into());
         let response = error.into_response();
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .unwrap();
         let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(body["error"]["code"], "UNAVAILABLE");
+        assert_eq!(body["error"]["code"], "MALFORMED_BODY");
         assert!(body["error"]["message"].is_string());
         assert!(!String::from_utf8_lossy(&bytes).contains("secret"));
     }
