@@ -18,7 +18,7 @@ pub trait Rejection: std::error::Error + Send + Sync + 'static {
     fn public_message(&self) -> &'static str;
 }
 
-/// The response for `rejection`; a vendor error's `IntoResponse` is this.
+/// The response for `rejection`: how the shell answers every refusal.
 pub fn rejection_response(rejection: &dyn Rejection) -> Response {
     let body = serde_json::json!({
         "error": { "code": rejection.code(), "message": rejection.public_message() }

@@ -239,7 +239,9 @@ mod tests {
 
     async fn post(sink: &Arc<RecordingSink>, path: &str, body: &str) -> Reply {
         let router = router("/hooks/{app}", Echo, ["main".to_owned()], sink.clone(), 16);
-        let request = Request::post(path).body(Body::from(body.to_owned())).unwrap();
+        let request = Request::post(path)
+            .body(Body::from(body.to_owned()))
+            .unwrap();
         send(router, request).await
     }
 

@@ -4,16 +4,15 @@
 //! [`RouteError`](attendance_adapter_kit::error::RouteError)) and the Stream
 //! frame parser.
 
-use attendance_adapter_kit::error::{rejection_response, Rejection};
+use attendance_adapter_kit::error::Rejection;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 
 use crate::crypto::CryptoError;
 
 /// Why an HTTP callback was not acknowledged.
 ///
-/// The `Display` text is for logs. Clients only ever see [`code`](Self::code)
-/// and [`public_message`](Self::public_message), which name no secret, no
+/// The `Display` text is for logs. Clients only ever see its
+/// [`Rejection`] code and public message, which name no secret, no
 /// configuration and no internal error.
 #[derive(Debug, thiserror::Error)]
 pub enum CallbackError {
@@ -33,11 +32,11 @@ pub enum CallbackError {
     MissingEventType,
 }
 
-impl CallbackError {
+impl Rejection for CallbackError {
     /// The HTTP status DingTalk receives. DingTalk keeps a failed push for
     /// the failed-push list and retries, which only helps for a fixed
     /// [`Misconfigured`](Self::Misconfigured).
-    pub fn status(&self) -> StatusCode {
+    fn status(&self) -> StatusCode {
         match self {
             CallbackError::MissingSignature
             | CallbackError::InvalidSignature
@@ -50,7 +49,7 @@ impl CallbackError {
     }
 
     /// A stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
+    fn code(&self) -> &'static str {
         match self {
             CallbackError::MissingSignature => "MISSING_SIGNATURE",
             CallbackError::InvalidSignature => "INVALID_SIGNATURE",
@@ -63,7 +62,7 @@ impl CallbackError {
     }
 
     /// What the client is told.
-    pub fn public_message(&self) -> &'static str {
+    fn public_message(&self) -> &'static str {
         match self {
             CallbackError::MissingSignature => "the request must be signed",
             CallbackError::InvalidSignature => "signature mismatch",
@@ -73,27 +72,6 @@ impl CallbackError {
             CallbackError::Malformed(_) => "the body is not a valid DingTalk callback",
             CallbackError::MissingEventType => "the event has no event type",
         }
-    }
-}
-
-// Inherent methods too, so callers need not import the trait.
-impl Rejection for CallbackError {
-    fn status(&self) -> StatusCode {
-        CallbackError::status(self)
-    }
-
-    fn code(&self) -> &'static str {
-        CallbackError::code(self)
-    }
-
-    fn public_message(&self) -> &'static str {
-        CallbackError::public_message(self)
-    }
-}
-
-impl IntoResponse for CallbackError {
-    fn into_response(self) -> Response {
-        rejection_response(&self)
     }
 }
 
@@ -142,8 +120,9 @@ mod tests {
 
     #[tokio::test]
     async fn the_response_names_the_code_but_not_the_internal_cause() {
+        use attendance_adapter_kit::error::rejection_response;
         let error = CallbackError::Malformed("near \"secret-token\"".into());
-        let response = error.into_response();
+        let response = rejection_response(&error);
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await

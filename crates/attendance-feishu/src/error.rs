@@ -3,16 +3,15 @@
 //! kit's shell refuses (unknown app, body size, commit) is its
 //! [`RouteError`](attendance_adapter_kit::error::RouteError).
 
-use attendance_adapter_kit::error::{rejection_response, Rejection};
+use attendance_adapter_kit::error::Rejection;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 
 use crate::crypto::CryptoError;
 
 /// Why a webhook request was not acknowledged.
 ///
-/// The `Display` text is for logs. Clients only ever see [`code`](Self::code)
-/// and [`public_message`](Self::public_message), which name no secret, no
+/// The `Display` text is for logs. Clients only ever see its
+/// [`Rejection`] code and public message, which name no secret, no
 /// configuration and no internal error.
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
@@ -35,9 +34,16 @@ pub enum WebhookError {
 }
 
 impl WebhookError {
+    /// The code, for the long connection's log lines (no trait import).
+    pub fn code(&self) -> &'static str {
+        Rejection::code(self)
+    }
+}
+
+impl Rejection for WebhookError {
     /// The HTTP status Feishu receives. Anything but 200 makes Feishu retry
     /// (15 s, 5 min, 1 h, 6 h), which helps with none of these.
-    pub fn status(&self) -> StatusCode {
+    fn status(&self) -> StatusCode {
         match self {
             WebhookError::InvalidToken
             | WebhookError::InvalidSignature
@@ -50,8 +56,7 @@ impl WebhookError {
         }
     }
 
-    /// A stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
+    fn code(&self) -> &'static str {
         match self {
             WebhookError::InvalidToken => "INVALID_TOKEN",
             WebhookError::InvalidSignature => "INVALID_SIGNATURE",
@@ -66,7 +71,7 @@ impl WebhookError {
     }
 
     /// What the client is told.
-    pub fn public_message(&self) -> &'static str {
+    fn public_message(&self) -> &'static str {
         match self {
             WebhookError::InvalidToken => "verification token mismatch",
             WebhookError::InvalidSignature => "signature mismatch",
@@ -78,27 +83,6 @@ impl WebhookError {
             WebhookError::MissingEventId => "the event has no event id",
             WebhookError::MissingEventType => "the event has no event type",
         }
-    }
-}
-
-// The inherent methods stay: the long connection logs codes without the trait.
-impl Rejection for WebhookError {
-    fn status(&self) -> StatusCode {
-        WebhookError::status(self)
-    }
-
-    fn code(&self) -> &'static str {
-        WebhookError::code(self)
-    }
-
-    fn public_message(&self) -> &'static str {
-        WebhookError::public_message(self)
-    }
-}
-
-impl IntoResponse for WebhookError {
-    fn into_response(self) -> Response {
-        rejection_response(&self)
     }
 }
 
@@ -134,8 +118,9 @@ mod tests {
 
     #[tokio::test]
     async fn the_response_names_the_code_but_not_the_internal_cause() {
+        use attendance_adapter_kit::error::rejection_response;
         let error = WebhookError::Malformed("near \"secret-token\"".into());
-        let response = error.into_response();
+        let response = rejection_response(&error);
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
