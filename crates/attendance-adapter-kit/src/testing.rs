@@ -1,11 +1,12 @@
 //! Test helpers for vendor crates (feature `test-util`): a sink that records
 //! or refuses deliveries, a router driven in-process with one request and
-//! its reply read as JSON, and JSON fixtures edited in place.
+//! its reply read as JSON, JSON fixtures edited in place, and the check of
+//! a pushed punch.
 
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use attendance_proto::ingest::{Delivery, DeliverySink, Receipt, SinkError};
+use attendance_proto::ingest::{Delivery, DeliverySink, Fact, Receipt, SinkError};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
@@ -91,4 +92,17 @@ pub fn edited(json: &str, edit: impl FnOnce(&mut Value)) -> String {
     let mut value: Value = serde_json::from_str(json).unwrap();
     edit(&mut value);
     serde_json::to_string(&value).unwrap()
+}
+
+/// The delivery's one fact is a punch by `employee_id`, stamped with the
+/// time the hub received it (now, not a fixture's time).
+pub fn assert_one_punch_received_now(delivery: &Delivery, employee_id: &str) {
+    match &delivery.facts[..] {
+        [Fact::Punch(punch)] => {
+            assert_eq!(punch.employee_id, employee_id);
+            let received = punch.provenance.as_ref().unwrap().received_time.unwrap();
+            assert!(received.seconds > 1_700_000_000, "the received time is now");
+        }
+        other => panic!("expected one punch, got {other:?}"),
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use attendance_adapter_kit::testing::{self, Reply};
+use attendance_adapter_kit::testing::{self, assert_one_punch_received_now, Reply};
 use attendance_dingtalk::jobs::PullRouting;
 
 use attendance_dingtalk::crypto::{decrypt, encrypt, signature};
@@ -114,14 +114,7 @@ async fn a_valid_callback_is_committed_then_answered_with_encrypted_success() {
     assert_eq!(delivery.event_type, "attendance_check_record");
     assert_eq!(delivery.raw_json, HTTP_CHECK_RECORD_LEGACY);
     assert_eq!(delivery.recognition, Recognition::Translated);
-    match &delivery.facts[..] {
-        [Fact::Punch(punch)] => {
-            assert_eq!(punch.employee_id, "user0042");
-            let received = punch.provenance.as_ref().unwrap().received_time.unwrap();
-            assert!(received.seconds > 1_700_000_000, "the received time is now");
-        }
-        other => panic!("expected one punch, got {other:?}"),
-    }
+    assert_one_punch_received_now(delivery, "user0042");
 }
 
 #[tokio::test]

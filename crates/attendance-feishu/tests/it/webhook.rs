@@ -6,7 +6,7 @@ use attendance_feishu::crypto::encrypt;
 use attendance_feishu::verify::{signature, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use attendance_feishu::wire::Encrypted;
 use attendance_feishu::{router, FeishuApp};
-use attendance_proto::ingest::{Fact, Recognition};
+use attendance_proto::ingest::Recognition;
 use attendance_proto::v1::Channel;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -14,7 +14,7 @@ use axum::Router;
 use serde_json::json;
 use tower::ServiceExt;
 
-use attendance_adapter_kit::testing::{send, Reply};
+use attendance_adapter_kit::testing::{assert_one_punch_received_now, send, Reply};
 
 use crate::support::{edited, RecordingSink, FLOW_JSON, FLOW_TOKEN};
 
@@ -82,14 +82,7 @@ async fn a_plain_event_is_committed_then_acknowledged() {
     assert_eq!(delivery.event_id, "41fae5c12837ead344eced982fbde395");
     assert_eq!(delivery.raw_json, crate::support::redacted(FLOW_JSON));
     assert_eq!(delivery.recognition, Recognition::Translated);
-    match &delivery.facts[..] {
-        [Fact::Punch(punch)] => {
-            assert_eq!(punch.employee_id, "2b68933a");
-            let received = punch.provenance.as_ref().unwrap().received_time.unwrap();
-            assert!(received.seconds > 1_700_000_000, "the received time is now");
-        }
-        other => panic!("expected one punch, got {other:?}"),
-    }
+    assert_one_punch_received_now(delivery, "2b68933a");
 }
 
 #[tokio::test]
