@@ -280,4 +280,16 @@ mod tests {
         assert!(!refused.body.to_string().contains("secret"));
         assert!(sink.deliveries().is_empty());
     }
+
+    #[tokio::test]
+    async fn only_post_is_served() {
+        use tower::ServiceExt;
+        let sink = Arc::new(RecordingSink::default());
+        let response = router("/hooks/{app}", Echo, ["main".to_owned()], sink.clone(), 16)
+            .oneshot(Request::get("/hooks/main").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert!(sink.deliveries().is_empty());
+    }
 }

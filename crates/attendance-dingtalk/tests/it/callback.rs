@@ -14,7 +14,6 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use serde_json::json;
-use tower::ServiceExt;
 
 use crate::support::{
     app, edited, http_json, RecordingSink, AES_KEY, CLIENT_ID, HTTP_CHECK_RECORD_LEGACY, TOKEN,
@@ -344,19 +343,4 @@ async fn an_approval_arrives_over_http() {
     assert_encrypted_success(&reply, CLIENT_ID);
     let deliveries = sink.deliveries();
     assert!(matches!(&deliveries[0].facts[..], [Fact::Approval(_)]));
-}
-
-#[tokio::test]
-async fn only_post_is_served() {
-    let sink = Arc::new(RecordingSink::default());
-    let response = hub(&sink)
-        .oneshot(
-            Request::get("/webhooks/dingtalk/main")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert!(sink.deliveries().is_empty());
 }

@@ -12,7 +12,6 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use serde_json::json;
-use tower::ServiceExt;
 
 use attendance_adapter_kit::testing::{assert_one_punch_received_now, send, Reply};
 
@@ -272,19 +271,4 @@ async fn an_untranslatable_event_is_still_stored_and_acknowledged() {
     ));
     assert!(deliveries[0].facts.is_empty());
     assert_eq!(deliveries[0].raw_json, crate::support::redacted(&body));
-}
-
-#[tokio::test]
-async fn only_post_is_served() {
-    let sink = Arc::new(RecordingSink::default());
-    let response = hub(&sink)
-        .oneshot(
-            Request::get("/webhooks/feishu/plain")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert!(sink.deliveries().is_empty());
 }
