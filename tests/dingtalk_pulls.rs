@@ -46,15 +46,7 @@ fn config(
     stream: bool,
 ) -> String {
     format!(
-        r#"
-[server]
-grpc_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-heartbeat_seconds = 1
-
-[storage]
-url = "{url}"
-
+        r#"{server}
 [reconciliation]
 enabled = false   # passes run only when the test asks
 
@@ -72,7 +64,7 @@ time_zone = "Asia/Shanghai"
 roster = ["weekend01", "busy01"]
 failed_push_poll_seconds = {failed_push_poll_seconds}
 "#,
-        url = db.url()
+        server = server_and_storage(db)
     )
 }
 
@@ -381,6 +373,57 @@ on_both_backends! {
         assert_eq!(after.len(), before.len(), "nothing new: {:#?}", &after[before.len()..]);
         let punch = &punches(&hub, "zhangsan").await[0];
         assert_eq!(punch.revision, 1);
+    };
+
+    failed_pushes_read_while_commits_fail_survive_a_kill => |db: TestDatabase| async move {
+        let api = FakeDingTalkApi::new(CLIENT_ID, CLIENT_SECRET);
+        let fixture: Value = serde_json::from_str(FAILED_RESULT).unwrap();
+        let items = fixture["failed_list"].as_array().unwrap().clone();
+        api.set_failed_page_size(1);
+        let api_base = api.serve().await;
+        let dir = tempfile::tempdir().unwrap();
+        let hub = HubProcess::start(binary(), dir.path(), &config(&db, &api_base, 1, false)).await;
+        // Every delivery insert fails inside the database, then DingTalk
+        // gathers two failed pushes.
+        inject_commit_failure(&db).await;
+        api.add_failed(items);
+
+        // DingTalk deleted both items when they were read ...
+        let fake = &api;
+        eventually("both failed pushes read", move || async move {
+            (fake.failed_remaining() == 0).then_some(())
+        }).await;
+        // ... and the hub has tried, and failed, to commit them.
+        let h = &hub;
+        eventually("a commit of a read item refused", move || async move {
+            let log = h.log();
+            (log.contains("dingtalk-failed-push/acme") && log.contains("job failed")).then_some(())
+        }).await;
+        let mut admin_before = admin(&hub).await;
+        let stats = admin_before.get_ingest_stats(GetIngestStatsRequest {}).await.unwrap().into_inner();
+        assert_eq!(stats.deliveries_translated, 0, "nothing committed while the trigger refuses");
+        hub.kill().await;
+
+        remove_commit_failure(&db).await;
+        let hub = HubProcess::start(binary(), dir.path(), &config(&db, &api_base, 1, false)).await;
+        let mut admin = admin(&hub).await;
+        let stats_client = admin.clone();
+        eventually("both read items committed after the restart", move || {
+            let mut admin = stats_client.clone();
+            async move {
+                let stats = admin.get_ingest_stats(GetIngestStatsRequest {}).await.unwrap().into_inner();
+                (stats.deliveries_translated == 2).then_some(())
+            }
+        }).await;
+        let [punch] = punches(&hub, "zhangsan").await.try_into().expect("one punch");
+        assert_eq!(punch.business_key, "AB12");
+        assert_eq!(punch.provenance.as_ref().unwrap().channel, Channel::FailedPushRecovery as i32);
+        let approvals = client(&hub).await.list_approvals(ListApprovalsRequest::default()).await.unwrap().into_inner().approvals;
+        assert_eq!(approvals.len(), 1, "{approvals:#?}");
+        // Nothing was read twice, and nothing is committed twice.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let stats = admin.get_ingest_stats(GetIngestStatsRequest {}).await.unwrap().into_inner();
+        assert_eq!(stats.deliveries_translated, 2);
     };
 
     a_pass_finds_an_unscheduled_day_punch_and_a_second_changes_nothing => |db: TestDatabase| async move {

@@ -18,7 +18,7 @@ use attendance_proto::v1::{
 };
 use attendance_testkit::dingtalk::DingTalkCallbackSender;
 use attendance_testkit::fake_dingtalk::{
-    ClosedBy, ConnectionEvent, FakeDingTalk, CLIENT_ID, CLIENT_SECRET, CORP_ID,
+    ClosedBy, ConnectionEvent, FakeDingTalk, FakeGateway, CLIENT_ID, CLIENT_SECRET, CORP_ID,
 };
 use attendance_testkit::fake_dingtalk_api::FakeDingTalkApi;
 use attendance_testkit::hub::HubProcess;
@@ -51,16 +51,7 @@ fn punch_data(biz_id: &str, user_id: &str, check_ms: i64) -> String {
 /// `fake` (so that trigger pulls reach the fake's API, never DingTalk).
 fn config(db: &TestDatabase, fake: &FakeDingTalk) -> String {
     format!(
-        r#"
-[server]
-grpc_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-heartbeat_seconds = 1
-shutdown_grace_seconds = 10
-
-[storage]
-url = "{url}"
-
+        r#"{server}
 [reconciliation]
 enabled = false
 
@@ -76,7 +67,7 @@ callback_aes_key = "{AES_KEY}"
 api_base_url = "{base}"
 oapi_base_url = "{base}"
 "#,
-        url = db.url(),
+        server = server_and_storage(db),
         base = fake.base_url(),
     )
 }

@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use attendance_proto::v1::{log_entry, subscribe_request, Channel as DeliveryChannel, LogEntry};
-use attendance_testkit::fake_feishu::{ClientConfig, FakeFeishu, HandshakeRejection};
+use attendance_testkit::fake_feishu::{ClientConfig, FakeFeishu, FakeGateway, HandshakeRejection};
 use attendance_testkit::feishu::FeishuWebhookSender;
 use attendance_testkit::hub::HubProcess;
 use attendance_testkit::TestDatabase;
@@ -29,22 +29,6 @@ fn another_flow(event_id: &str, record_id: &str) -> String {
     FLOW_JSON
         .replace(FLOW_EVENT_ID, event_id)
         .replace(FLOW_RECORD_ID, record_id)
-}
-
-fn server_and_storage(db: &TestDatabase) -> String {
-    format!(
-        r#"
-[server]
-grpc_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-heartbeat_seconds = 1
-shutdown_grace_seconds = 10
-
-[storage]
-url = "{url}"
-"#,
-        url = db.url()
-    )
 }
 
 /// One app, `flows`, taking webhooks and a long connection to `fake`.

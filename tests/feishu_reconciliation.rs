@@ -25,15 +25,7 @@ const MISSING_CHECK_TIME: i64 = 1_615_388_400;
 
 fn config(db: &TestDatabase, api_base: &str) -> String {
     format!(
-        r#"
-[server]
-grpc_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-heartbeat_seconds = 1
-
-[storage]
-url = "{url}"
-
+        r#"{server}
 [reconciliation]
 enabled = false   # passes run only when the test asks
 
@@ -50,7 +42,7 @@ name = "acme-hr"
 app_id = "cli_a0c27934a1f8100b"
 verification_token = "{TASK_TOKEN}"
 "#,
-        url = db.url()
+        server = server_and_storage(db)
     )
 }
 

@@ -28,6 +28,24 @@ pub const TASK_JSON: &str = include_str!("../../examples/feishu/user_task_update
 pub const FLOW_TOKEN: &str = "wz5vVgAqJ0cghdfdjdVuxeyTt8hvYHBg";
 pub const TASK_TOKEN: &str = "drIibiox5ZEZl5UvuRL3Uf3LNwD0fB6e";
 
+/// The `[server]` and `[storage]` sections every suite's hub runs with:
+/// ephemeral ports, a one-second heartbeat, storage in `db`.
+pub fn server_and_storage(db: &TestDatabase) -> String {
+    format!(
+        r#"
+[server]
+grpc_listen = "127.0.0.1:0"
+http_listen = "127.0.0.1:0"
+heartbeat_seconds = 1
+shutdown_grace_seconds = 10
+
+[storage]
+url = "{url}"
+"#,
+        url = db.url()
+    )
+}
+
 pub fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_attendance-hub"))
 }

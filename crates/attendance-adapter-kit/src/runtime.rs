@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::health::ConnectionHealth;
 use crate::reconcile::{ReconcilingApp, Schedule};
+use crate::rederive::Retranslator;
 
 /// What the hub gives every vendor.
 #[derive(Clone)]
@@ -20,6 +21,28 @@ pub struct HubContext {
     /// Largest webhook body accepted.
     pub body_limit: usize,
     pub schedule: Schedule,
+    /// The address this host reaches a vendor from (DingTalk's `localIp`).
+    /// Only the server binds sockets, so it is the one to find out.
+    pub local_address: Arc<dyn LocalAddress>,
+}
+
+/// Tells which local address this host reaches a remote service from.
+#[async_trait::async_trait]
+pub trait LocalAddress: Send + Sync {
+    /// The local IP address towards `url`'s host, or empty when it cannot be
+    /// told.
+    async fn towards(&self, url: &str) -> String;
+}
+
+/// A [`LocalAddress`] that cannot tell: always empty (for tests, and where
+/// the vendor's field is optional anyway).
+pub struct UnknownLocalAddress;
+
+#[async_trait::async_trait]
+impl LocalAddress for UnknownLocalAddress {
+    async fn towards(&self, _url: &str) -> String {
+        String::new()
+    }
 }
 
 /// What a started vendor gives the hub.
@@ -33,6 +56,8 @@ pub struct VendorRuntime {
     pub health: Vec<ConnectionHealth>,
     /// Apps the schedule and the operator's Reconcile call can reconcile.
     pub reconcilers: Vec<Arc<ReconcilingApp>>,
+    /// Every configured app's translation of its stored deliveries.
+    pub retranslators: Vec<Arc<dyn Retranslator>>,
 }
 
 impl VendorRuntime {
@@ -42,6 +67,7 @@ impl VendorRuntime {
         self.tasks.extend(other.tasks);
         self.health.extend(other.health);
         self.reconcilers.extend(other.reconcilers);
+        self.retranslators.extend(other.retranslators);
         self
     }
 }

@@ -3,7 +3,7 @@
 //! and one conformance suite runs against both.
 
 use async_trait::async_trait;
-use attendance_proto::hub::TakenJob;
+use attendance_proto::hub::{DeliveryScope, StoredDelivery, TakenJob};
 use attendance_proto::ingest::Receipt;
 use attendance_proto::v1::LogEntryKind;
 
@@ -111,6 +111,13 @@ pub(crate) trait Engine: Send + Sync + 'static {
     ) -> Result<Vec<TakenJob>, StoreError>;
     async fn finish_job(&self, id: i64) -> Result<(), StoreError>;
     async fn retry_job(&self, id: i64, due_us: i64) -> Result<(), StoreError>;
+    /// A page of stored deliveries, for re-derivation.
+    async fn stored_deliveries(
+        &self,
+        scope: &DeliveryScope,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredDelivery>, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
     async fn close(&self);
 }

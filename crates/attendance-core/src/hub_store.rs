@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use attendance_proto::hub::{Claim, HubStore, KnownEmployee, TakenJob};
+use attendance_proto::hub::{
+    Claim, DeliveryScope, HubStore, KnownEmployee, StoredDelivery, TakenJob,
+};
 use attendance_proto::ingest::{Delivery, Job, Recognition, SinkError};
 use attendance_proto::v1::{Channel, Vendor};
 
@@ -44,6 +46,13 @@ impl Store {
     pub async fn retry_job(&self, id: i64, after: Duration) -> Result<(), StoreError> {
         let due = now_micros().saturating_add(micros(after));
         self.inner.engine.retry_job(id, due).await
+    }
+
+    /// Whether the database takes writes now: a write statement that matches
+    /// no row changes nothing, yet a read-only standby, a read-only file or a
+    /// lost connection refuses it.
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        self.inner.engine.retry_job(-1, 0).await
     }
 
     /// Queues jobs no delivery carries, through the committer like any
@@ -122,5 +131,22 @@ impl HubStore for Store {
 
     async fn enqueue(&self, jobs: Vec<Job>) -> Result<(), SinkError> {
         Store::enqueue(self, jobs).await.map_err(unavailable)
+    }
+
+    async fn check_writable(&self) -> Result<(), SinkError> {
+        Store::check_writable(self).await.map_err(unavailable)
+    }
+
+    async fn stored_deliveries(
+        &self,
+        scope: &DeliveryScope,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredDelivery>, SinkError> {
+        self.inner
+            .engine
+            .stored_deliveries(scope, after, limit)
+            .await
+            .map_err(unavailable)
     }
 }

@@ -17,6 +17,7 @@ mod records;
 mod shared_sql;
 mod sqlite;
 mod store;
+mod stored;
 mod subscription;
 #[cfg(feature = "test-util")]
 pub mod testing;

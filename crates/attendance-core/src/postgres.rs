@@ -22,7 +22,7 @@ use crate::records::{Backend, DeliveryCounts, KnownEmployee, VendorCalls};
 use crate::shared_sql::{self, taken};
 use crate::subscription::SubscriptionFilter;
 use crate::StoreError;
-use attendance_proto::hub::TakenJob;
+use attendance_proto::hub::{DeliveryScope, StoredDelivery, TakenJob};
 
 static MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
 
@@ -789,6 +789,15 @@ impl Engine for PostgresEngine {
             .execute(&self.reader)
             .await?;
         Ok(())
+    }
+
+    async fn stored_deliveries(
+        &self,
+        scope: &DeliveryScope,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredDelivery>, StoreError> {
+        crate::stored::page(&self.reader, crate::stored::POSTGRES, scope, after, limit).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -6,32 +6,26 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use attendance_adapter_kit::health::{follow, ConnectionHealth, HealthReport};
+use attendance_adapter_kit::health::watched_connection;
 use attendance_adapter_kit::jobs::JobWorker;
 use attendance_adapter_kit::meter::CallCounter;
 use attendance_adapter_kit::reconcile::{ReconcilingApp, Roster};
 use attendance_adapter_kit::{HubContext, VendorRuntime};
 use attendance_proto::ingest::DeliverySink;
 use attendance_proto::v1::Vendor;
-use tokio::sync::watch;
 
 use crate::api::{ApiConfig, DingTalkApi};
 use crate::config::DingTalkConfig;
-use crate::failed_push::FailedPushPoller;
+use crate::failed_push::{FailedPushPoller, FailedPushes};
 use crate::jobs::{queue_of, AppPulls, PullRouting};
 use crate::reconcile::DingTalkPuller;
-use crate::stream::{self, StreamApp, StreamOptions, StreamState};
+use crate::rederive::DingTalkRetranslator;
+use crate::stream::{self, StreamApp, StreamOptions};
 use crate::DingTalkApp;
+use attendance_adapter_kit::rederive::Retranslator;
 
 /// How often background work adds its metered calls to the store.
 const FLUSH_CALLS_EVERY: Duration = Duration::from_secs(10);
-
-fn health_of(state: &StreamState) -> HealthReport {
-    HealthReport {
-        connected: state.is_connected(),
-        text: state.to_string(),
-    }
-}
 
 /// Starts the DingTalk adapter for `apps` (validated by
 /// [`crate::config::validate`]).
@@ -64,14 +58,23 @@ pub fn start(apps: &[DingTalkConfig], hub: &HubContext) -> VendorRuntime {
         .collect();
     let mut runtime = VendorRuntime {
         routes: crate::router(callback_apps, sink.clone(), routing(None), hub.body_limit),
+        retranslators: apps
+            .iter()
+            .map(|app| Arc::new(DingTalkRetranslator { app: app.app() }) as Arc<dyn Retranslator>)
+            .collect(),
         ..VendorRuntime::default()
     };
     for app in apps.iter().filter(|app| app.stream) {
-        let (state_tx, state_rx) = watch::channel(StreamState::Connecting);
+        let (state_tx, health) = watched_connection(
+            "dingtalk_streams",
+            &app.name,
+            format!("dingtalk.stream.{}", app.name),
+        );
         let client = StreamApp {
             app: app.app(),
             api_base_url: app.api_base_url.clone(),
             options: StreamOptions::default(),
+            local_address: hub.local_address.clone(),
         };
         runtime.tasks.push(tokio::spawn(stream::run(
             client,
@@ -80,12 +83,7 @@ pub fn start(apps: &[DingTalkConfig], hub: &HubContext) -> VendorRuntime {
             state_tx,
             hub.stop.clone(),
         )));
-        runtime.health.push(ConnectionHealth {
-            section: "dingtalk_streams",
-            app: app.name.clone(),
-            service: format!("dingtalk.stream.{}", app.name),
-            state: follow(state_rx, health_of),
-        });
+        runtime.health.push(health);
     }
     for app in pulling {
         let mut api_config = ApiConfig::new(
@@ -114,6 +112,18 @@ pub fn start(apps: &[DingTalkConfig], hub: &HubContext) -> VendorRuntime {
             .push(tokio::spawn(JobWorker::new(queue_of(&app.name)).run(
                 hub.store.clone(),
                 handler,
+                hub.stop.clone(),
+            )));
+        // Worked whatever the poll setting: items read under an earlier
+        // configuration still wait in the store.
+        runtime
+            .tasks
+            .push(tokio::spawn(FailedPushes::worker(&app.name).run(
+                hub.store.clone(),
+                Arc::new(FailedPushes {
+                    app: app.app(),
+                    store: hub.store.clone(),
+                }),
                 hub.stop.clone(),
             )));
         if app.failed_push_poll_seconds > 0 {

@@ -151,6 +151,24 @@ pub fn verify_callback(
         return Err(CallbackError::OwnerMismatch);
     }
 
+    classify(app, json, owner)
+}
+
+/// A callback the hub verified when it arrived and kept in its store,
+/// read back for re-derivation: its JSON is the decrypted body stored then.
+pub(crate) fn reverify_stored_callback(
+    app: &DingTalkApp,
+    json: &str,
+) -> Result<VerifiedCallback, CallbackError> {
+    classify(app, json.to_owned(), String::new())
+}
+
+/// The decrypted body of a callback for `app`, parsed into its envelope.
+fn classify(
+    app: &DingTalkApp,
+    json: String,
+    owner: String,
+) -> Result<VerifiedCallback, CallbackError> {
     let body: Map<String, Value> = match serde_json::from_str(&json) {
         Ok(Value::Object(map)) => map,
         Ok(other) => {

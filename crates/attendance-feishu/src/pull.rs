@@ -1,14 +1,15 @@
 //! Records pulled from the attendance APIs, translated into the same facts,
 //! under the same business keys, as the pushed events they reconcile.
 
+use attendance_adapter_kit::translation::pull_provenance;
 use attendance_proto::v1::{
-    Channel, Device, Location, LocationResult, Provenance, Punch, PunchMethod, PunchValidity,
-    ShiftResult, Source, Vendor, Wifi, WorkDirection,
+    Device, Location, Provenance, Punch, PunchValidity, ShiftResult, Source, Vendor, Wifi,
+    WorkDirection,
 };
 use attendance_proto::Timestamp;
 
 use crate::api::{TaskRecord, UserFlow, UserTaskResult};
-use crate::translate::{punch_origin, shift_status, supplement};
+use crate::mapping;
 
 /// Who pulled, for the facts' source and provenance.
 #[derive(Clone, Debug)]
@@ -34,16 +35,7 @@ impl PullSource {
     }
 
     fn provenance(&self, api: &str) -> Provenance {
-        Provenance {
-            channel: Channel::Pull as i32,
-            event_id: String::new(),
-            event_type: api.into(),
-            received_time: Some(self.received_time),
-            vendor_create_time: None,
-            // What the API answers now supersedes what was pushed before.
-            version_time: Some(self.received_time),
-            stated_fields: Vec::new(),
-        }
+        pull_provenance(api, self.received_time)
     }
 }
 
@@ -65,13 +57,7 @@ pub fn punch_from_flow(pull: &PullSource, flow: &UserFlow) -> Option<Punch> {
     }
     let check_time = seconds(&flow.check_time)?;
     // The same rule as for the pushed event, so push and pull agree.
-    let method = if flow.is_wifi {
-        PunchMethod::Wifi
-    } else if flow.kind == 5 {
-        PunchMethod::Machine
-    } else {
-        PunchMethod::Gps
-    };
+    let method = mapping::punch_method(flow.is_wifi, Some(flow.kind));
     Some(Punch {
         source: Some(pull.source()),
         business_key: flow.record_id.clone(),
@@ -93,7 +79,7 @@ pub fn punch_from_flow(pull: &PullSource, flow: &UserFlow) -> Option<Punch> {
         method: method as i32,
         method_original: format!("is_wifi={}", flow.is_wifi),
         field_punch: flow.is_field,
-        origin: punch_origin(flow.kind) as i32,
+        origin: mapping::punch_origin(flow.kind) as i32,
         origin_original: flow.kind.to_string(),
         // The API only returns flows Feishu counts.
         validity: PunchValidity::Valid as i32,
@@ -158,7 +144,7 @@ fn check_point(
             "off",
         )
     };
-    let field_punch = extra == "FieldPunch";
+    let (location_result, location_result_original) = mapping::location_result(extra);
     ShiftResult {
         source: Some(pull.source()),
         business_key: format!("{}/{work_date}/{index}/{work_type}", task.user_id),
@@ -170,20 +156,12 @@ fn check_point(
         index,
         direction: direction as i32,
         direction_original: work_type.into(),
-        status: shift_status(result) as i32,
+        status: mapping::shift_status(result) as i32,
         status_original: result.clone(),
-        supplement: supplement(extra) as i32,
+        supplement: mapping::supplement(extra) as i32,
         supplement_original: extra.clone(),
-        location_result: if field_punch {
-            LocationResult::Outside
-        } else {
-            LocationResult::Unspecified
-        } as i32,
-        location_result_original: if field_punch {
-            extra.clone()
-        } else {
-            String::new()
-        },
+        location_result: location_result as i32,
+        location_result_original,
         scheduled_time: seconds(shift_time),
         actual_time: flow.as_ref().and_then(|f| seconds(&f.check_time)),
         punch_record_id: record_id.clone(),

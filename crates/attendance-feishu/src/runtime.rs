@@ -4,25 +4,19 @@
 
 use std::sync::Arc;
 
-use attendance_adapter_kit::health::{follow, ConnectionHealth, HealthReport};
+use attendance_adapter_kit::health::watched_connection;
 use attendance_adapter_kit::meter::CallCounter;
 use attendance_adapter_kit::reconcile::{ReconcilingApp, Roster};
 use attendance_adapter_kit::{HubContext, VendorRuntime};
 use attendance_proto::ingest::DeliverySink;
 use attendance_proto::v1::Vendor;
-use tokio::sync::watch;
 
 use crate::api::{ApiConfig, FeishuApi};
 use crate::config::FeishuConfig;
-use crate::long_connection::{self, ConnectionState, LongConnectionApp};
+use crate::long_connection::{self, LongConnectionApp};
 use crate::reconcile::FeishuPuller;
-
-fn health_of(state: &ConnectionState) -> HealthReport {
-    HealthReport {
-        connected: state.is_connected(),
-        text: state.to_string(),
-    }
-}
+use crate::rederive::FeishuRetranslator;
+use attendance_adapter_kit::rederive::Retranslator;
 
 /// Starts the Feishu adapter for `apps` (validated by
 /// [`crate::config::validate`]).
@@ -34,7 +28,11 @@ pub fn start(apps: &[FeishuConfig], hub: &HubContext) -> VendorRuntime {
         ..VendorRuntime::default()
     };
     for app in apps.iter().filter(|app| app.long_connection) {
-        let (state_tx, state_rx) = watch::channel(ConnectionState::Connecting);
+        let (state_tx, health) = watched_connection(
+            "feishu_long_connections",
+            &app.name,
+            format!("feishu.long_connection.{}", app.name),
+        );
         let connection = LongConnectionApp {
             name: app.name.clone(),
             app_id: app.app_id.clone(),
@@ -47,13 +45,17 @@ pub fn start(apps: &[FeishuConfig], hub: &HubContext) -> VendorRuntime {
             state_tx,
             hub.stop.clone(),
         )));
-        runtime.health.push(ConnectionHealth {
-            section: "feishu_long_connections",
-            app: app.name.clone(),
-            service: format!("feishu.long_connection.{}", app.name),
-            state: follow(state_rx, health_of),
-        });
+        runtime.health.push(health);
     }
+    runtime.retranslators = apps
+        .iter()
+        .map(|app| {
+            Arc::new(FeishuRetranslator {
+                app: app.name.clone(),
+                app_id: app.app_id.clone(),
+            }) as Arc<dyn Retranslator>
+        })
+        .collect();
     let calls = Arc::new(CallCounter::new(Vendor::Feishu));
     for app in apps {
         if app.app_secret.is_empty() {

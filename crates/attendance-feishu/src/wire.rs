@@ -6,6 +6,7 @@
 //! examples (numbers sent as strings and back, `null` for empty lists) and
 //! strict nowhere else: deciding what is required is translation's job.
 
+use attendance_adapter_kit::lenient::{kind_of, nullable, parse_strict_i64};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -531,13 +532,7 @@ impl IntOrString {
     pub fn as_i64(&self) -> Option<i64> {
         match self {
             IntOrString::Int(n) => Some(*n),
-            IntOrString::String(s) => {
-                let digits = s.strip_prefix('-').unwrap_or(s);
-                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                    return None;
-                }
-                s.parse().ok()
-            }
+            IntOrString::String(s) => parse_strict_i64(s),
         }
     }
 
@@ -548,16 +543,6 @@ impl IntOrString {
             IntOrString::String(s) => s.clone(),
         }
     }
-}
-
-/// `null` reads as the type's default, so a field Feishu nulls out is treated
-/// like one it left out.
-fn nullable<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// A string that may arrive as a number; envelope fields are matched as text.
@@ -582,17 +567,6 @@ where
     D: Deserializer<'de>,
 {
     Ok(lenient_string(deserializer)?.unwrap_or_default())
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

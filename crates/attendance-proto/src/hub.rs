@@ -3,12 +3,12 @@
 //! metered vendor calls and the durable job queue. The core implements it;
 //! adapters see only this trait, never storage.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
 use crate::ingest::{DeliverySink, Job, SinkError};
-use crate::v1::Vendor;
+use crate::v1::{Channel, Vendor};
 
 /// Held while this replica runs singleton work; dropping it releases the work.
 pub type Claim = Box<dyn Send + Sync>;
@@ -29,6 +29,36 @@ pub struct TakenJob {
     pub payload: String,
     /// How many times it has been taken, this time included.
     pub attempts: i32,
+}
+
+/// Which stored deliveries a re-derivation reads.
+#[derive(Clone, Debug)]
+pub struct DeliveryScope {
+    pub vendor: Vendor,
+    /// Configured app name; empty: every app of the vendor.
+    pub app: String,
+    /// Vendor tenant; empty: every tenant.
+    pub tenant: String,
+    /// Received at or after this instant, when set.
+    pub received_from: Option<SystemTime>,
+    /// Received before this instant, when set.
+    pub received_until: Option<SystemTime>,
+}
+
+/// A delivery as the store keeps it: the verified vendor JSON it arrived
+/// with and how it arrived, enough to translate it again.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredDelivery {
+    /// Its place in arrival order; pages continue after the last one read.
+    pub position: i64,
+    pub vendor: Vendor,
+    pub app: String,
+    pub tenant: String,
+    pub channel: Channel,
+    pub event_id: String,
+    pub event_type: String,
+    pub raw_json: String,
+    pub received_at: SystemTime,
 }
 
 /// The store as an adapter's background work sees it.
@@ -64,4 +94,15 @@ pub trait HubStore: DeliverySink {
     async fn retry_job(&self, id: i64, after: Duration) -> Result<(), SinkError>;
     /// Queues jobs that no delivery carries (deduplicated like theirs).
     async fn enqueue(&self, jobs: Vec<Job>) -> Result<(), SinkError>;
+    /// Fails unless the store takes writes right now; changes nothing. Read
+    /// before a vendor call whose answer exists nowhere else once read.
+    async fn check_writable(&self) -> Result<(), SinkError>;
+    /// Up to `limit` stored deliveries of `scope` after `after` (a
+    /// [`StoredDelivery::position`]; 0 to start), in arrival order.
+    async fn stored_deliveries(
+        &self,
+        scope: &DeliveryScope,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredDelivery>, SinkError>;
 }

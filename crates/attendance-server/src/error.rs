@@ -3,6 +3,7 @@
 //! details are logged, never echoed to clients.
 
 use attendance_core::StoreError;
+use attendance_proto::ingest::SinkError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -70,4 +71,16 @@ pub(crate) fn status_of(error: StoreError) -> Status {
 /// A request field that fails validation before reaching the store.
 pub(crate) fn invalid_field(field: &str, problem: &str) -> Status {
     bad_request(field, "INVALID_ARGUMENT", format!("{field}: {problem}"))
+}
+
+/// Maps a failed commit of background work run on request (re-derivation):
+/// the cause is logged; the client learns only that it may retry.
+pub(crate) fn sink_status(error: SinkError) -> Status {
+    tracing::error!(%error, "storage failure");
+    with_info(
+        Code::Unavailable,
+        "storage is unavailable; what was committed stays, and a retry continues".into(),
+        "STORAGE_UNAVAILABLE",
+        ErrorDetails::new(),
+    )
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use attendance_adapter_kit::health::HealthReport;
 use attendance_adapter_kit::reconcile::run_schedule;
-use attendance_adapter_kit::{HubContext, VendorRuntime};
+use attendance_adapter_kit::{HubContext, LocalAddress, VendorRuntime};
 use attendance_core::{Store, StoreError, StoreOptions};
 use attendance_proto::v1::admin_service_server::AdminServiceServer;
 use attendance_proto::v1::attendance_service_server::AttendanceServiceServer;
@@ -19,6 +19,51 @@ use tokio::sync::watch;
 use crate::admin::AdminApi;
 use crate::config::Config;
 use crate::grpc::AttendanceApi;
+
+/// The local address the operating system routes a remote host from,
+/// learnt the way DingTalk's Python SDK does: a UDP socket "connected" to the
+/// remote address sends nothing, yet knows its local end. Only the server
+/// binds sockets, so vendors ask this (DingTalk's `localIp`).
+struct RoutedLocalAddress;
+
+#[async_trait::async_trait]
+impl LocalAddress for RoutedLocalAddress {
+    async fn towards(&self, url: &str) -> String {
+        let Ok(url) = url.parse::<axum::http::Uri>() else {
+            return String::new();
+        };
+        let known_port = match url.scheme_str() {
+            Some("https" | "wss") => Some(443),
+            Some("http" | "ws") => Some(80),
+            _ => None,
+        };
+        let (Some(host), Some(port)) = (url.host(), url.port_u16().or(known_port)) else {
+            return String::new();
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let Ok(Some(remote)) = tokio::net::lookup_host((host, port))
+            .await
+            .map(|mut addrs| addrs.next())
+        else {
+            return String::new();
+        };
+        let any = if remote.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        };
+        let Ok(socket) = tokio::net::UdpSocket::bind(any).await else {
+            return String::new();
+        };
+        if socket.connect(remote).await.is_err() {
+            return String::new();
+        }
+        socket
+            .local_addr()
+            .map(|addr| addr.ip().to_string())
+            .unwrap_or_default()
+    }
+}
 
 /// Why the hub could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +173,7 @@ impl Hub {
             stop: stop_rx.clone(),
             body_limit: config.server.max_body_bytes,
             schedule: config.reconciliation.clone(),
+            local_address: Arc::new(RoutedLocalAddress),
         };
         let vendors = attendance_feishu::start(&config.feishu, &context)
             .merge(attendance_dingtalk::start(&config.dingtalk, &context));
@@ -136,6 +182,7 @@ impl Hub {
             tasks: vendor_tasks,
             health: connections,
             reconcilers,
+            retranslators,
         } = vendors;
         let scheduled = tokio::spawn(run_schedule(
             reconcilers.clone(),
@@ -147,6 +194,7 @@ impl Hub {
             store: store.clone(),
             reconcilers,
             schedule: config.reconciliation.clone(),
+            retranslators,
         };
         let grpc_server = tonic::transport::Server::builder()
             .add_service(health_service)

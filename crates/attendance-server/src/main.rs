@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use attendance_proto::v1::admin_service_client::AdminServiceClient;
+use attendance_proto::v1::{RederiveRequest, Vendor};
+use attendance_proto::Timestamp;
 use attendance_server::{Config, Hub, ProcessEnvironment};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -37,6 +40,33 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Ask a running hub to translate stored deliveries again through the
+    /// current mapping (AdminService/Rederive) and print what changed.
+    Rederive {
+        /// The hub's gRPC address.
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        grpc: String,
+        #[arg(long, value_enum)]
+        vendor: VendorName,
+        /// Configured app name; default: every app of the vendor.
+        #[arg(long, default_value = "")]
+        app: String,
+        /// Vendor tenant (tenant_key, corpId); default: every tenant.
+        #[arg(long, default_value = "")]
+        tenant: String,
+        /// Deliveries received at or after this RFC 3339 instant.
+        #[arg(long)]
+        from: Option<chrono::DateTime<chrono::FixedOffset>>,
+        /// Deliveries received before this RFC 3339 instant.
+        #[arg(long)]
+        until: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum VendorName {
+    Feishu,
+    Dingtalk,
 }
 
 #[tokio::main]
@@ -52,6 +82,39 @@ async fn main() -> anyhow::Result<()> {
         Command::CheckConfig { config } => {
             let config = Config::from_file(&config, &ProcessEnvironment)?;
             println!("{config:#?}");
+            Ok(())
+        }
+        Command::Rederive {
+            grpc,
+            vendor,
+            app,
+            tenant,
+            from,
+            until,
+        } => {
+            let timestamp = |at: chrono::DateTime<chrono::FixedOffset>| Timestamp {
+                seconds: at.timestamp(),
+                nanos: at.timestamp_subsec_nanos() as i32,
+            };
+            let request = RederiveRequest {
+                vendor: match vendor {
+                    VendorName::Feishu => Vendor::Feishu,
+                    VendorName::Dingtalk => Vendor::Dingtalk,
+                } as i32,
+                app,
+                tenant,
+                received_from: from.map(timestamp),
+                received_until: until.map(timestamp),
+            };
+            let mut admin = AdminServiceClient::connect(grpc.clone())
+                .await
+                .with_context(|| format!("cannot reach the hub at {grpc}"))?;
+            let report = admin
+                .rederive(request)
+                .await
+                .map_err(|status| anyhow::anyhow!("re-derivation refused: {}", status.message()))?
+                .into_inner();
+            println!("{report:#?}");
             Ok(())
         }
     }

@@ -6,6 +6,7 @@ pub mod dingtalk;
 pub mod fake_dingtalk;
 pub mod fake_dingtalk_api;
 pub mod fake_feishu;
+pub mod fake_gateway;
 pub mod feishu;
 pub mod hub;
 

@@ -10,7 +10,7 @@ mod pass;
 mod schedule;
 
 pub use app::{ReconcilingApp, Roster};
-pub use pass::{run_pass, DayPuller, PassError, PassReport, PullError, Pulled};
+pub use pass::{pull_delivery, run_pass, DayPuller, PassError, PassReport, PullError, Pulled};
 pub use schedule::{reconcile_request, run_schedule, Schedule};
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};

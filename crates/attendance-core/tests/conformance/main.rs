@@ -431,3 +431,4 @@ fn encode_sequence(seq: i64) -> String {
 
 mod decisions;
 mod jobs;
+mod stored;

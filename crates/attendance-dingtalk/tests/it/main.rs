@@ -4,7 +4,9 @@
 //! `testing::send`.
 
 mod callback;
+mod mapping;
 mod pulls;
+mod rederive;
 mod stream;
 mod support;
 mod translate;

@@ -7,7 +7,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use attendance_testkit::fake_dingtalk::{FakeDingTalk, CLIENT_ID, CLIENT_SECRET, CORP_ID};
+use attendance_testkit::fake_dingtalk::{
+    FakeDingTalk, FakeGateway, CLIENT_ID, CLIENT_SECRET, CORP_ID,
+};
 use attendance_testkit::fake_dingtalk_api::FakeDingTalkApi;
 use attendance_testkit::TestDatabase;
 use futures::{SinkExt, StreamExt};

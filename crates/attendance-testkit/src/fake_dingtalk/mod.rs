@@ -17,6 +17,7 @@ use std::sync::Arc;
 use axum::Router;
 use tokio::net::TcpListener;
 
+pub use crate::fake_gateway::FakeGateway;
 pub use stream::{
     Ack, ClosedBy, ConnectionEvent, OpenRequest, PingEcho, CLIENT_ID, CLIENT_SECRET, CORP_ID, WAIT,
 };

@@ -43,6 +43,7 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 
 use super::FakeDingTalk;
+use crate::fake_gateway::{impl_fake_gateway, FakeGateway};
 
 /// How long the `wait_for_*` helpers wait before failing the test: generous,
 /// never a measurement.
@@ -712,16 +713,6 @@ impl FakeDingTalk {
         self.inner.state().refused_handshakes
     }
 
-    /// Connections open now (including ones told to disconnect).
-    pub fn live_connections(&self) -> usize {
-        self.inner.state().connections.len()
-    }
-
-    /// Connections ever accepted.
-    pub fn total_connections(&self) -> u64 {
-        self.inner.state().total_connections
-    }
-
     /// Every connection opened and closed, in order.
     pub fn connection_events(&self) -> Vec<ConnectionEvent> {
         self.inner.state().history.clone()
@@ -876,54 +867,6 @@ impl FakeDingTalk {
         self.inner.state().events_acknowledged
     }
 
-    /// Every event ack received, in order.
-    pub fn acks(&self) -> Vec<Ack> {
-        self.inner.state().acks.clone()
-    }
-
-    /// The acks of one event, in order.
-    pub fn acks_for(&self, message_id: &str) -> Vec<Ack> {
-        self.inner
-            .state()
-            .acks
-            .iter()
-            .filter(|ack| ack.message_id == message_id)
-            .cloned()
-            .collect()
-    }
-
-    /// Waits until `probe` returns something (checked on every change of the
-    /// fake), or fails the test after [`WAIT`].
-    pub async fn wait_for<T>(
-        &self,
-        what: &str,
-        mut probe: impl FnMut(&FakeDingTalk) -> Option<T>,
-    ) -> T {
-        let mut changes = self.inner.changes.subscribe();
-        let waited = tokio::time::timeout(WAIT, async {
-            loop {
-                changes.borrow_and_update();
-                if let Some(value) = probe(self) {
-                    return value;
-                }
-                if changes.changed().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }
-        })
-        .await;
-        waited.unwrap_or_else(|_| panic!("the fake DingTalk waited {WAIT:?} for {what} in vain"))
-    }
-
-    /// Waits until at least `n` acks of `message_id` arrived; returns them all.
-    pub async fn wait_for_acks(&self, message_id: &str, n: usize) -> Vec<Ack> {
-        self.wait_for(&format!("{n} ack(s) of {message_id}"), |fake| {
-            let acks = fake.acks_for(message_id);
-            (acks.len() >= n).then_some(acks)
-        })
-        .await
-    }
-
     /// Waits until `message_id` is acknowledged `SUCCESS`; returns its acks.
     pub async fn wait_for_success(&self, message_id: &str) -> Vec<Ack> {
         self.wait_for(&format!("a SUCCESS ack of {message_id}"), |fake| {
@@ -942,22 +885,6 @@ impl FakeDingTalk {
         .await
     }
 
-    /// Waits until exactly `n` connections are open.
-    pub async fn wait_for_live_connections(&self, n: usize) {
-        self.wait_for(&format!("{n} open connection(s)"), |fake| {
-            (fake.live_connections() == n).then_some(())
-        })
-        .await
-    }
-
-    /// Waits until at least `n` connections were ever accepted.
-    pub async fn wait_for_total_connections(&self, n: u64) {
-        self.wait_for(&format!("{n} connection(s) in all"), |fake| {
-            (fake.total_connections() >= n).then_some(())
-        })
-        .await
-    }
-
     /// Waits until at least `n` `connections/open` requests arrived.
     pub async fn wait_for_opens(&self, n: usize) {
         self.wait_for(&format!("{n} connections/open request(s)"), |fake| {
@@ -966,3 +893,6 @@ impl FakeDingTalk {
         .await
     }
 }
+
+// Connections told to disconnect count as open until they close.
+impl_fake_gateway!(FakeDingTalk, "DingTalk", Ack);

@@ -39,6 +39,7 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 
 use super::FakeFeishu;
+use crate::fake_gateway::{impl_fake_gateway, FakeGateway};
 
 /// How long the `wait_for_*` helpers wait before failing the test.
 pub const WAIT: Duration = Duration::from_secs(60);
@@ -593,16 +594,6 @@ impl FakeFeishu {
         self.inner.state().refused_handshakes
     }
 
-    /// Connections open now.
-    pub fn live_connections(&self) -> usize {
-        self.inner.state().connections.len()
-    }
-
-    /// Connections ever accepted.
-    pub fn total_connections(&self) -> u64 {
-        self.inner.state().total_connections
-    }
-
     /// Connections the client ended with a close frame with code 1000.
     pub fn clean_closes(&self) -> u64 {
         self.inner.state().clean_closes
@@ -663,22 +654,6 @@ impl FakeFeishu {
             .send(Command::Send(frames));
     }
 
-    /// Every ack received, in order.
-    pub fn acks(&self) -> Vec<Ack> {
-        self.inner.state().acks.clone()
-    }
-
-    /// The acks of one message, in order.
-    pub fn acks_for(&self, message_id: &str) -> Vec<Ack> {
-        self.inner
-            .state()
-            .acks
-            .iter()
-            .filter(|ack| ack.message_id == message_id)
-            .cloned()
-            .collect()
-    }
-
     /// Every data frame sent for `message_id`, in order, across deliveries.
     pub fn sent_frames(&self, message_id: &str) -> Vec<Frame> {
         self.inner
@@ -690,54 +665,6 @@ impl FakeFeishu {
             .collect()
     }
 
-    /// Waits until `probe` returns something (checked on every change of the
-    /// fake), or fails the test after [`WAIT`].
-    pub async fn wait_for<T>(
-        &self,
-        what: &str,
-        mut probe: impl FnMut(&FakeFeishu) -> Option<T>,
-    ) -> T {
-        let mut changes = self.inner.changes.subscribe();
-        let waited = tokio::time::timeout(WAIT, async {
-            loop {
-                changes.borrow_and_update();
-                if let Some(value) = probe(self) {
-                    return value;
-                }
-                if changes.changed().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }
-        })
-        .await;
-        waited.unwrap_or_else(|_| panic!("the fake Feishu waited {WAIT:?} for {what} in vain"))
-    }
-
-    /// Waits until at least `n` acks of `message_id` arrived; returns them all.
-    pub async fn wait_for_acks(&self, message_id: &str, n: usize) -> Vec<Ack> {
-        self.wait_for(&format!("{n} ack(s) of {message_id}"), |fake| {
-            let acks = fake.acks_for(message_id);
-            (acks.len() >= n).then_some(acks)
-        })
-        .await
-    }
-
-    /// Waits until exactly `n` connections are open.
-    pub async fn wait_for_live_connections(&self, n: usize) {
-        self.wait_for(&format!("{n} open connection(s)"), |fake| {
-            (fake.live_connections() == n).then_some(())
-        })
-        .await
-    }
-
-    /// Waits until at least `n` connections were ever accepted.
-    pub async fn wait_for_total_connections(&self, n: u64) {
-        self.wait_for(&format!("{n} connection(s) in all"), |fake| {
-            (fake.total_connections() >= n).then_some(())
-        })
-        .await
-    }
-
     /// Waits until at least `n` discovery requests arrived.
     pub async fn wait_for_discoveries(&self, n: usize) {
         self.wait_for(&format!("{n} discover(y/ies)"), |fake| {
@@ -746,3 +673,5 @@ impl FakeFeishu {
         .await
     }
 }
+
+impl_fake_gateway!(FakeFeishu, "Feishu", Ack);

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+pub use crate::fake_gateway::FakeGateway;
 pub use api::FakeFeishuApi;
 pub use long_connection::{Ack, ClientConfig, DiscoveryRequest, HandshakeRejection};
 

@@ -1,0 +1,111 @@
+//! The approval events (`attendance_approve_status_change`,
+//! `bpms_instance_change`) and overtime converted to compensatory leave
+//! (`attendance_overtime_duration`), each as an [`Approval`].
+
+use attendance_adapter_kit::translation::{millis_timestamp, require};
+use attendance_proto::ingest::Fact;
+use attendance_proto::v1::{Approval, ApprovalKind, ApprovalStatus};
+
+use super::triggers::work_date_of;
+use super::Inbound;
+use crate::mapping;
+use crate::wire::{ApproveStatusChange, BpmsChange, OvertimeDuration, OvertimeDurationEvent};
+
+impl Inbound<'_> {
+    pub(super) fn overtime_duration(&self) -> Result<Vec<Fact>, String> {
+        let event: OvertimeDurationEvent = self.parse()?;
+        let items = event.data_list.ok_or("dataList is missing")?;
+        items
+            .iter()
+            .enumerate()
+            .map(|(position, item)| {
+                self.overtime(item)
+                    .map(Fact::Approval)
+                    .map_err(|reason| format!("dataList[{position}]: {reason}"))
+            })
+            .collect()
+    }
+
+    fn overtime(&self, item: &OvertimeDuration) -> Result<Approval, String> {
+        require("userid", &item.userid)?;
+        let work_date_ms = item.work_date.ok_or("workDate is missing")?;
+        let work_day = millis_timestamp(work_date_ms)
+            .ok_or_else(|| format!("workDate {work_date_ms} is out of range"))?;
+        let source = self.source(&item.corp_id);
+        let business_key = if item.key.is_empty() {
+            let day = work_date_of(&work_day).ok_or("workDate is out of range")?;
+            format!("{};{};{}", source.tenant, item.userid, day.format("%Y%m%d"))
+        } else {
+            item.key.clone()
+        };
+        let (duration, unit, unit_original) =
+            mapping::overtime_duration(item.overtime_hour, item.overtime_day);
+        Ok(Approval {
+            source: Some(source),
+            business_key,
+            employee_id: item.userid.clone(),
+            kind: ApprovalKind::Overtime as i32,
+            kind_original: item.overtime_day_type.clone(),
+            // The event reports overtime already recorded (`add`/`modify`).
+            status: ApprovalStatus::Approved as i32,
+            status_original: item.action.clone(),
+            // Midnight of the work day: the event has the day, not the hours.
+            start_time: Some(work_day),
+            duration,
+            duration_unit: unit as i32,
+            duration_unit_original: unit_original.to_owned(),
+            provenance: Some(self.provenance()),
+            raw_json: self.raw_json.to_owned(),
+            ..Approval::default()
+        })
+    }
+
+    pub(super) fn approve_status_change(&self) -> Result<Vec<Fact>, String> {
+        let change: ApproveStatusChange = self.parse()?;
+        require("processInstanceId", &change.process_instance_id)?;
+        require("status", &change.status)?;
+        let mut approval = self.instance_approval(&change.corp_id, &change.process_instance_id);
+        approval.employee_id = change.user_id;
+        approval.kind = mapping::approve_type_kind(&change.approve_type) as i32;
+        approval.kind_original = change.approve_type;
+        approval.status = mapping::approve_status(&change.status) as i32;
+        approval.status_original = change.status;
+        Ok(vec![Fact::Approval(approval)])
+    }
+
+    pub(super) fn bpms_instance_change(&self) -> Result<Vec<Fact>, String> {
+        let change: BpmsChange = self.parse()?;
+        require("processInstanceId", &change.process_instance_id)?;
+        require("type", &change.kind)?;
+        let Some(kind) = mapping::approval_kind_of_category(&change.biz_category_id) else {
+            // Expense claims, purchase requests...: known, and nothing for payroll.
+            return Ok(Vec::new());
+        };
+        let mut approval = self.instance_approval(&change.corp_id, &change.process_instance_id);
+        approval.employee_id = change.staff_id;
+        approval.kind = kind as i32;
+        approval.kind_original = change.biz_category_id;
+        approval.status = mapping::bpms_instance_status(&change.kind, &change.result) as i32;
+        approval.status_original = if change.result.is_empty() {
+            change.kind
+        } else {
+            format!("{}/{}", change.kind, change.result)
+        };
+        Ok(vec![Fact::Approval(approval)])
+    }
+
+    /// An approval instance keyed by its id, as both approval events report
+    /// it. Neither carries the period, duration or leave type:
+    /// createTime/finishTime date the paperwork, not the absence; the form's
+    /// period comes from the process-instance API.
+    fn instance_approval(&self, corp_id: &str, instance_id: &str) -> Approval {
+        Approval {
+            source: Some(self.source(corp_id)),
+            business_key: instance_id.to_owned(),
+            instance_id: instance_id.to_owned(),
+            provenance: Some(self.provenance()),
+            raw_json: self.raw_json.to_owned(),
+            ..Approval::default()
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! Data-driven checks of every DingTalk value that becomes a model value
+//! (`src/mapping.rs`), in the manner of rust-analyzer's expectation tests:
+//! each `tests/data/mapping/*.json` is a payload as the adapter receives it,
+//! its `.expect` twin the facts translated from it. The file name's prefix
+//! says which path reads it:
+//!
+//! - `stream_*`: a Stream EVENT frame (its `data` may be written as an
+//!   object), translated as received on the app's connection;
+//! - `getupdatedata_*`: a `getupdatedata` answer, one employee-day;
+//! - `list_*`: an `attendance/list` answer, check-point results;
+//! - `listrecord_*`: an `attendance/listRecord` answer, punches.
+//!
+//! `UPDATE_EXPECT=1 cargo test -p attendance-dingtalk --test it mapping`
+//! rewrites the expectations; review the diff before committing it.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use attendance_dingtalk::pull::{
+    facts_from_update_data, punches_from_records, shift_results_from_list, PullSource,
+};
+use attendance_dingtalk::translate_stream;
+use attendance_proto::ingest::{Fact, Recognition};
+use attendance_proto::Timestamp;
+use chrono::NaiveDate;
+use serde_json::Value;
+
+use crate::support::{app, stream_event};
+
+const RECEIVED: Timestamp = Timestamp {
+    seconds: 1_700_000_000,
+    nanos: 0,
+};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/mapping")
+}
+
+/// Translates `fixture` and compares what it gives with its `.expect` file,
+/// or rewrites that file when `UPDATE_EXPECT` is set.
+fn check(fixture: &Path) {
+    let json = std::fs::read_to_string(fixture).expect("the fixture reads");
+    let name = fixture.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let answer = || serde_json::from_str::<Value>(&json).expect("the answer is JSON");
+    let actual = if name.starts_with("stream_") {
+        let delivery = translate_stream(&stream_event(&json), &app(), RECEIVED);
+        render(Some(&delivery.recognition), delivery.facts)
+    } else if name.starts_with("getupdatedata_") {
+        let result = &answer()["result"];
+        let user_id = result["userid"].as_str().unwrap_or_default();
+        let work_date = NaiveDate::from_ymd_opt(2021, 1, 14).expect("a date");
+        render(
+            None,
+            facts_from_update_data(&pull(), user_id, work_date, result),
+        )
+    } else if name.starts_with("listrecord_") {
+        let punches = punches_from_records(&pull(), &records(&answer()));
+        render(None, punches.into_iter().map(Fact::Punch).collect())
+    } else if name.starts_with("list_") {
+        let results = shift_results_from_list(&pull(), &records(&answer()));
+        render(None, results.into_iter().map(Fact::ShiftResult).collect())
+    } else {
+        panic!("{name}: the prefix names no path (stream_, getupdatedata_, list_, listrecord_)");
+    };
+    let expect = fixture.with_extension("expect");
+    // A test's own switch, not configuration: the ban on reading the
+    // environment is about the adapter, which this is not.
+    #[allow(clippy::disallowed_methods)]
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    if update {
+        std::fs::write(&expect, &actual).expect("the expectation writes");
+        return;
+    }
+    let expected = std::fs::read_to_string(&expect).unwrap_or_default();
+    assert!(
+        expected == actual,
+        "{name}: the facts differ from {} (UPDATE_EXPECT=1 rewrites it)\n--- expected\n{expected}\n--- actual\n{actual}",
+        expect.display()
+    );
+}
+
+/// `result.recordresult` of an `attendance/list` or `listRecord` answer.
+fn records(answer: &Value) -> Vec<Value> {
+    answer["recordresult"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn pull() -> PullSource {
+    PullSource {
+        app: "main".into(),
+        app_id: "dingclient".into(),
+        tenant: "dingcorp".into(),
+        zone: chrono_tz::Asia::Shanghai,
+        received_time: RECEIVED,
+    }
+}
+
+/// The facts as their Debug text, enum fields by name. The raw JSON each
+/// fact keeps is the input itself and is left out.
+fn render(recognition: Option<&Recognition>, facts: Vec<Fact>) -> String {
+    let mut text = String::new();
+    if let Some(recognition) = recognition {
+        let _ = writeln!(text, "recognition: {recognition:?}");
+    }
+    for mut fact in facts {
+        match &mut fact {
+            Fact::Punch(punch) => punch.raw_json.clear(),
+            Fact::ShiftResult(result) => result.raw_json.clear(),
+            Fact::Approval(approval) => approval.raw_json.clear(),
+            Fact::DayReconciled(_) => {}
+        }
+        let _ = writeln!(text, "{fact:#?}");
+    }
+    text
+}
+
+#[test]
+fn every_fixture_gives_its_expected_facts() {
+    let mut fixtures: Vec<PathBuf> = std::fs::read_dir(fixtures())
+        .expect("the fixture folder reads")
+        .map(|entry| entry.expect("a fixture entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    fixtures.sort();
+    assert!(fixtures.len() >= 8, "{fixtures:?}");
+    for fixture in &fixtures {
+        check(fixture);
+    }
+}

@@ -1,0 +1,126 @@
+//! Data-driven checks of every Feishu value that becomes a model value
+//! (`src/mapping.rs`), in the manner of rust-analyzer's expectation tests:
+//! each `tests/data/mapping/*.json` is a payload as the adapter receives it,
+//! its `.expect` twin the facts translated from it. The file name's prefix
+//! says which path reads it:
+//!
+//! - `event_*`: a plaintext webhook body, verified and translated;
+//! - `user_flows_*`: a `user_flows/query` answer, each flow a pulled punch;
+//! - `user_tasks_*`: a `user_tasks/query` answer, each day's check points.
+//!
+//! `UPDATE_EXPECT=1 cargo test -p attendance-feishu --test it mapping`
+//! rewrites the expectations; review the diff before committing it.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use attendance_feishu::api::{UserFlow, UserTaskResult};
+use attendance_feishu::pull::{punch_from_flow, shift_results_from_task, PullSource};
+use attendance_feishu::translate;
+use attendance_proto::ingest::{Fact, Recognition};
+use attendance_proto::v1::Channel;
+use attendance_proto::Timestamp;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::support::verified;
+
+const RECEIVED: Timestamp = Timestamp {
+    seconds: 1_700_000_000,
+    nanos: 0,
+};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/mapping")
+}
+
+/// Translates `fixture` and compares what it gives with its `.expect` file,
+/// or rewrites that file when `UPDATE_EXPECT` is set.
+fn check(fixture: &Path) {
+    let json = std::fs::read_to_string(fixture).expect("the fixture reads");
+    let name = fixture.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let actual = if name.starts_with("event_") {
+        let delivery = translate(&verified(&json), "main", Channel::Webhook, RECEIVED);
+        render(Some(&delivery.recognition), delivery.facts)
+    } else if name.starts_with("user_flows_") {
+        let flows: Vec<UserFlow> = answer_list(&json, "user_flow_results");
+        let facts = flows
+            .iter()
+            .filter_map(|flow| punch_from_flow(&pull(), flow))
+            .map(Fact::Punch);
+        render(None, facts.collect())
+    } else if name.starts_with("user_tasks_") {
+        let tasks: Vec<UserTaskResult> = answer_list(&json, "user_task_results");
+        let facts = tasks
+            .iter()
+            .flat_map(|task| shift_results_from_task(&pull(), task))
+            .map(Fact::ShiftResult);
+        render(None, facts.collect())
+    } else {
+        panic!("{name}: the prefix names no path (event_, user_flows_, user_tasks_)");
+    };
+    let expect = fixture.with_extension("expect");
+    // A test's own switch, not configuration: the ban on reading the
+    // environment is about the adapter, which this is not.
+    #[allow(clippy::disallowed_methods)]
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    if update {
+        std::fs::write(&expect, &actual).expect("the expectation writes");
+        return;
+    }
+    let expected = std::fs::read_to_string(&expect).unwrap_or_default();
+    assert!(
+        expected == actual,
+        "{name}: the facts differ from {} (UPDATE_EXPECT=1 rewrites it)\n--- expected\n{expected}\n--- actual\n{actual}",
+        expect.display()
+    );
+}
+
+/// The answer's `data.<key>` list as the API client reads it.
+fn answer_list<T: DeserializeOwned>(json: &str, key: &str) -> Vec<T> {
+    let answer: Value = serde_json::from_str(json).expect("the answer is JSON");
+    serde_json::from_value(answer["data"][key].clone()).expect("the answer's list reads")
+}
+
+fn pull() -> PullSource {
+    PullSource {
+        app: "main".into(),
+        app_id: "cli_configured".into(),
+        tenant: "tenant".into(),
+        time_zone: "Asia/Shanghai".into(),
+        received_time: RECEIVED,
+    }
+}
+
+/// The facts as their Debug text, enum fields by name. The raw JSON each
+/// fact keeps is the input itself and is left out.
+fn render(recognition: Option<&Recognition>, facts: Vec<Fact>) -> String {
+    let mut text = String::new();
+    if let Some(recognition) = recognition {
+        let _ = writeln!(text, "recognition: {recognition:?}");
+    }
+    for mut fact in facts {
+        match &mut fact {
+            Fact::Punch(punch) => punch.raw_json.clear(),
+            Fact::ShiftResult(result) => result.raw_json.clear(),
+            Fact::Approval(approval) => approval.raw_json.clear(),
+            Fact::DayReconciled(_) => {}
+        }
+        let _ = writeln!(text, "{fact:#?}");
+    }
+    text
+}
+
+#[test]
+fn every_fixture_gives_its_expected_facts() {
+    let mut fixtures: Vec<PathBuf> = std::fs::read_dir(fixtures())
+        .expect("the fixture folder reads")
+        .map(|entry| entry.expect("a fixture entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    fixtures.sort();
+    assert!(fixtures.len() >= 8, "{fixtures:?}");
+    for fixture in &fixtures {
+        check(fixture);
+    }
+}
