@@ -6,15 +6,21 @@
 pub mod api;
 pub mod config;
 pub mod connection;
+pub mod error;
 pub mod health;
 pub mod jobs;
 pub mod lenient;
 pub mod meter;
+pub mod outcome;
 pub mod reconcile;
 pub mod rederive;
 pub mod runtime;
 pub mod secret;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 pub mod translation;
+pub mod webhook;
 
 pub use runtime::{HubContext, LocalAddress, VendorRuntime};
 pub use secret::Secret;
+pub use webhook::{Incoming, Opened, WebhookVendor};

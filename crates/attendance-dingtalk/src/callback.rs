@@ -1,18 +1,18 @@
 //! The HTTP endpoint DingTalk pushes callbacks to: one route per configured
-//! app, answering the encrypted `success` only after the sink has durably
-//! committed the delivery (the `check_url` handshake excepted: it stores
-//! nothing).
+//! app in the kit's webhook shell, which answers the encrypted `success`
+//! only after the sink has durably committed the delivery (the `check_url`
+//! handshake excepted: it stores nothing). DingTalk's part is the query's
+//! signature, the decryption, the translation with the pulls it calls for,
+//! and the sealed reply.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use attendance_proto::ingest::{DeliverySink, Recognition};
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
-use axum::http::StatusCode;
+use attendance_adapter_kit::webhook::{self, Incoming, Opened, WebhookVendor};
+use attendance_proto::ingest::DeliverySink;
+use attendance_proto::v1::Vendor;
+use axum::extract::Query;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use axum::{Json, Router};
 use rand::distributions::Alphanumeric;
 use rand::Rng;
@@ -22,15 +22,8 @@ use crate::crypto;
 use crate::error::CallbackError;
 use crate::jobs::PullRouting;
 use crate::translate::translate_callback;
-use crate::verify::{verify_callback, VerifiedCallback};
+use crate::verify::verify_callback;
 use crate::wire::CallbackQuery;
-
-struct Shared {
-    apps: HashMap<String, DingTalkApp>,
-    sink: Arc<dyn DeliverySink>,
-    pulls: PullRouting,
-    body_limit: usize,
-}
 
 /// The callback router: `POST /webhooks/dingtalk/{name}`.
 ///
@@ -45,129 +38,64 @@ pub fn router(
     pulls: PullRouting,
     body_limit: usize,
 ) -> Router {
-    let shared = Arc::new(Shared {
-        apps: apps
-            .into_iter()
-            .map(|app| (app.name.clone(), app))
-            .collect(),
+    webhook::router(
+        "/webhooks/dingtalk/{name}",
+        DingTalkCallback { pulls },
+        apps.into_iter().filter(DingTalkApp::accepts_callbacks),
         sink,
-        pulls,
         body_limit,
-    });
-    Router::new()
-        .route("/webhooks/dingtalk/{name}", post(receive))
-        .with_state(shared)
-        // Replaces axum's 2 MB default; the limit is applied while the body
-        // streams in, so an oversized push is never buffered whole.
-        .layer(DefaultBodyLimit::max(body_limit))
+    )
 }
 
-async fn receive(
-    State(shared): State<Arc<Shared>>,
-    name: Result<Path<String>, axum::extract::rejection::PathRejection>,
-    request: Request,
-) -> Response {
-    let Ok(Path(name)) = name else {
-        return CallbackError::UnknownApp.into_response();
-    };
-    // The app is resolved before the body is read, so unknown routes cost
-    // nothing however large the body is.
-    let Some(app) = shared.apps.get(&name).filter(|app| app.accepts_callbacks()) else {
-        tracing::warn!(app = %name, outcome = "unknown_app", "dingtalk callback rejected");
-        return CallbackError::UnknownApp.into_response();
-    };
-    let query = match Query::<Vec<(String, String)>>::try_from_uri(request.uri()) {
-        Ok(Query(pairs)) => {
-            CallbackQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        }
-        Err(_) => {
-            return reject(
-                &app.name,
-                CallbackError::Malformed("the query string is not URL-encoded".into()),
-            )
-        }
-    };
-    let body = match Bytes::from_request(request, &()).await {
-        Ok(body) => body,
-        Err(rejection) => {
-            let error = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                CallbackError::BodyTooLarge {
-                    limit: shared.body_limit,
-                }
-            } else {
-                CallbackError::BodyUnreadable
-            };
-            return reject(&app.name, error);
-        }
-    };
-    match handle(app, shared.sink.as_ref(), &shared.pulls, &query, &body).await {
-        Ok(response) => response,
-        Err(error) => reject(&app.name, error),
-    }
+/// DingTalk's part of the webhook shell.
+struct DingTalkCallback {
+    pulls: PullRouting,
 }
 
-async fn handle(
-    app: &DingTalkApp,
-    sink: &dyn DeliverySink,
-    pulls: &PullRouting,
-    query: &CallbackQuery,
-    body: &[u8],
-) -> Result<Response, CallbackError> {
-    let callback = verify_callback(app, query, body)?;
-    if callback.is_handshake() {
-        tracing::info!(app = %app.name, event_type = callback.event_type(), outcome = "handshake", "dingtalk callback url verified");
-        return success(app, &callback);
+impl WebhookVendor for DingTalkCallback {
+    type App = DingTalkApp;
+    /// The owner key the request was sealed for: the reply is sealed for it too.
+    type Pending = String;
+    type Error = CallbackError;
+
+    const VENDOR: Vendor = Vendor::Dingtalk;
+
+    fn app_name(app: &DingTalkApp) -> &str {
+        &app.name
     }
-    let mut delivery = translate_callback(&callback, SystemTime::now().into());
-    pulls.attach(&mut delivery);
-    let recognition = delivery.recognition.clone();
-    let facts = delivery.facts.len();
-    let receipt = match sink.commit(delivery).await {
-        Ok(receipt) => receipt,
-        Err(error) => {
-            tracing::error!(
-                app = %app.name,
-                event_id = callback.event_id(),
-                event_type = callback.event_type(),
-                outcome = "sink_failed",
-                %error,
-                "dingtalk event not committed; DingTalk will redeliver"
-            );
-            return Err(CallbackError::Sink(error));
+
+    fn open(
+        &self,
+        app: &DingTalkApp,
+        request: &Incoming<'_>,
+    ) -> Result<Opened<String>, CallbackError> {
+        let Ok(Query(pairs)) = Query::<Vec<(String, String)>>::try_from_uri(request.uri) else {
+            return Err(CallbackError::Malformed(
+                "the query string is not URL-encoded".into(),
+            ));
+        };
+        let query = CallbackQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let callback = verify_callback(app, &query, request.body)?;
+        if callback.is_handshake() {
+            tracing::info!(app = %app.name, event_type = callback.event_type(), outcome = "handshake", "dingtalk callback url verified");
+            return success(app, callback.owner()).map(Opened::Answer);
         }
-    };
-    match &recognition {
-        Recognition::Translated => tracing::info!(
-            app = %app.name,
-            event_id = callback.event_id(),
-            event_type = callback.event_type(),
-            outcome = if receipt.duplicate_delivery { "duplicate" } else { "committed" },
-            facts,
-            appended = receipt.appended,
-            "dingtalk event committed"
-        ),
-        Recognition::Unknown => tracing::warn!(
-            app = %app.name,
-            event_id = callback.event_id(),
-            event_type = callback.event_type(),
-            outcome = "unknown_type",
-            "dingtalk event of an unknown type stored raw"
-        ),
-        Recognition::Untranslatable(reason) => tracing::warn!(
-            app = %app.name,
-            event_id = callback.event_id(),
-            event_type = callback.event_type(),
-            outcome = "untranslatable",
-            reason = %reason,
-            "dingtalk event could not be translated; stored raw"
-        ),
+        let mut delivery = translate_callback(&callback, SystemTime::now().into());
+        self.pulls.attach(&mut delivery);
+        Ok(Opened::Deliver {
+            delivery,
+            pending: callback.owner().to_owned(),
+        })
     }
-    success(app, &callback)
+
+    fn answer(&self, app: &DingTalkApp, owner: String) -> Result<Response, CallbackError> {
+        success(app, &owner)
+    }
 }
 
 /// The encrypted `success`, sealed for the owner key the request carried.
 /// The timestamp is in milliseconds, as DingTalk's own Java library sends it.
-fn success(app: &DingTalkApp, callback: &VerifiedCallback) -> Result<Response, CallbackError> {
+fn success(app: &DingTalkApp, owner: &str) -> Result<Response, CallbackError> {
     let timestamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| elapsed.as_millis())
@@ -180,7 +108,7 @@ fn success(app: &DingTalkApp, callback: &VerifiedCallback) -> Result<Response, C
     let reply = crypto::success_reply(
         &app.callback_token,
         &app.callback_aes_key,
-        callback.owner(),
+        owner,
         &timestamp,
         &nonce,
         &random,
@@ -188,18 +116,6 @@ fn success(app: &DingTalkApp, callback: &VerifiedCallback) -> Result<Response, C
     // verify_callback already decrypted with this key, so it is valid.
     .map_err(|_| CallbackError::Misconfigured("callback_aes_key is not 43 base64 characters"))?;
     Ok(Json(reply).into_response())
-}
-
-fn reject(app: &str, error: CallbackError) -> Response {
-    tracing::warn!(
-        app = %app,
-        outcome = "rejected",
-        code = error.code(),
-        status = error.status().as_u16(),
-        %error,
-        "dingtalk callback rejected"
-    );
-    error.into_response()
 }
 
 #[cfg(test)]

@@ -1,22 +1,21 @@
-//! Everything that can go wrong at this crate's two boundaries, the HTTP
-//! callback (each error with the status DingTalk gets and a stable code) and
-//! the Stream frame parser.
+//! Everything that can go wrong at this crate's two boundaries, DingTalk's
+//! part of the HTTP callback (each error with the status DingTalk gets and a
+//! stable code; what the kit's shell refuses is its
+//! [`RouteError`](attendance_adapter_kit::error::RouteError)) and the Stream
+//! frame parser.
 
+use attendance_adapter_kit::error::Rejection;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 
 use crate::crypto::CryptoError;
 
 /// Why an HTTP callback was not acknowledged.
 ///
-/// The `Display` text is for logs. Clients only ever see [`code`](Self::code)
-/// and [`public_message`](Self::public_message), which name no secret, no
+/// The `Display` text is for logs. Clients only ever see its
+/// [`Rejection`] code and public message, which name no secret, no
 /// configuration and no internal error.
 #[derive(Debug, thiserror::Error)]
 pub enum CallbackError {
-    #[error("no DingTalk app with HTTP callbacks is configured under this name")]
-    UnknownApp,
     #[error("the query lacks the signature, timestamp or nonce")]
     MissingSignature,
     #[error("the request signature does not match")]
@@ -31,38 +30,27 @@ pub enum CallbackError {
     Malformed(String),
     #[error("the decrypted event has no EventType")]
     MissingEventType,
-    #[error("the body is larger than the {limit}-byte limit")]
-    BodyTooLarge { limit: usize },
-    #[error("the body could not be read")]
-    BodyUnreadable,
-    #[error("the delivery could not be committed: {0}")]
-    Sink(#[from] attendance_proto::ingest::SinkError),
 }
 
-impl CallbackError {
+impl Rejection for CallbackError {
     /// The HTTP status DingTalk receives. DingTalk keeps a failed push for
-    /// the failed-push list and retries, which only helps for
-    /// [`Sink`](Self::Sink) (and a fixed [`Misconfigured`](Self::Misconfigured)).
-    pub fn status(&self) -> StatusCode {
+    /// the failed-push list and retries, which only helps for a fixed
+    /// [`Misconfigured`](Self::Misconfigured).
+    fn status(&self) -> StatusCode {
         match self {
-            CallbackError::UnknownApp => StatusCode::NOT_FOUND,
             CallbackError::MissingSignature
             | CallbackError::InvalidSignature
             | CallbackError::OwnerMismatch => StatusCode::UNAUTHORIZED,
             CallbackError::Undecryptable(_)
             | CallbackError::Malformed(_)
-            | CallbackError::MissingEventType
-            | CallbackError::BodyUnreadable => StatusCode::BAD_REQUEST,
-            CallbackError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            | CallbackError::MissingEventType => StatusCode::BAD_REQUEST,
             CallbackError::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            CallbackError::Sink(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     /// A stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
+    fn code(&self) -> &'static str {
         match self {
-            CallbackError::UnknownApp => "UNKNOWN_APP",
             CallbackError::MissingSignature => "MISSING_SIGNATURE",
             CallbackError::InvalidSignature => "INVALID_SIGNATURE",
             CallbackError::OwnerMismatch => "OWNER_MISMATCH",
@@ -70,16 +58,12 @@ impl CallbackError {
             CallbackError::Misconfigured(_) => "MISCONFIGURED",
             CallbackError::Malformed(_) => "MALFORMED_BODY",
             CallbackError::MissingEventType => "MISSING_EVENT_TYPE",
-            CallbackError::BodyTooLarge { .. } => "BODY_TOO_LARGE",
-            CallbackError::BodyUnreadable => "BODY_UNREADABLE",
-            CallbackError::Sink(_) => "UNAVAILABLE",
         }
     }
 
     /// What the client is told.
-    pub fn public_message(&self) -> &'static str {
+    fn public_message(&self) -> &'static str {
         match self {
-            CallbackError::UnknownApp => "no such app",
             CallbackError::MissingSignature => "the request must be signed",
             CallbackError::InvalidSignature => "signature mismatch",
             CallbackError::OwnerMismatch => "the event is not addressed to this app",
@@ -87,19 +71,7 @@ impl CallbackError {
             CallbackError::Misconfigured(_) => "the app is not configured correctly",
             CallbackError::Malformed(_) => "the body is not a valid DingTalk callback",
             CallbackError::MissingEventType => "the event has no event type",
-            CallbackError::BodyTooLarge { .. } => "the body is too large",
-            CallbackError::BodyUnreadable => "the body could not be read",
-            CallbackError::Sink(_) => "the event could not be stored, retry later",
         }
-    }
-}
-
-impl IntoResponse for CallbackError {
-    fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "error": { "code": self.code(), "message": self.public_message() }
-        });
-        (self.status(), Json(body)).into_response()
     }
 }
 
@@ -118,12 +90,13 @@ pub enum FrameError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use attendance_proto::ingest::SinkError;
 
+    // The shell's own refusals (unknown app 404, too large 413, not stored
+    // 503) and the response every refusal gets (the code, never the cause)
+    // are tested with `RouteError` in the kit.
     #[test]
     fn statuses_follow_the_boundary_contract() {
         let cases = [
-            (CallbackError::UnknownApp, StatusCode::NOT_FOUND),
             (CallbackError::MissingSignature, StatusCode::UNAUTHORIZED),
             (CallbackError::InvalidSignature, StatusCode::UNAUTHORIZED),
             (CallbackError::OwnerMismatch, StatusCode::UNAUTHORIZED),
@@ -137,34 +110,12 @@ mod tests {
             ),
             (CallbackError::MissingEventType, StatusCode::BAD_REQUEST),
             (
-                CallbackError::BodyTooLarge { limit: 1 },
-                StatusCode::PAYLOAD_TOO_LARGE,
-            ),
-            (
                 CallbackError::Misconfigured("aes key"),
                 StatusCode::INTERNAL_SERVER_ERROR,
-            ),
-            (
-                CallbackError::Sink(SinkError::Unavailable("db down".into())),
-                StatusCode::SERVICE_UNAVAILABLE,
             ),
         ];
         for (error, status) in cases {
             assert_eq!(error.status(), status, "{error}");
         }
-    }
-
-    #[tokio::test]
-    async fn the_response_names_the_code_but_not_the_internal_cause() {
-        let error = CallbackError::Sink(SinkError::Unavailable("postgres://secret@db".into()));
-        let response = error.into_response();
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(body["error"]["code"], "UNAVAILABLE");
-        assert!(body["error"]["message"].is_string());
-        assert!(!String::from_utf8_lossy(&bytes).contains("secret"));
     }
 }

@@ -1,39 +1,30 @@
 //! One configured Feishu app: its name, its id and the credentials that
 //! authenticate what Feishu sends for it.
 
+use attendance_adapter_kit::Secret;
+
 /// One Feishu app the hub accepts pushes for, served at
 /// `/webhooks/feishu/{name}`.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct FeishuApp {
     /// The configured name: the route segment and `Source.app`.
     pub name: String,
     /// Feishu's `cli_…` id, used when an envelope does not name its app.
     pub app_id: String,
     /// The Verification Token from the developer console.
-    pub verification_token: String,
+    pub verification_token: Secret,
     /// The Encrypt Key from the developer console, if one is set there.
-    pub encrypt_key: Option<String>,
+    pub encrypt_key: Option<Secret>,
 }
 
 impl FeishuApp {
     /// The key, if one is configured. An empty key would make signatures
     /// forgeable by anyone, so it counts as none.
     pub(crate) fn encrypt_key(&self) -> Option<&str> {
-        self.encrypt_key.as_deref().filter(|key| !key.is_empty())
-    }
-}
-
-impl std::fmt::Debug for FeishuApp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FeishuApp")
-            .field("name", &self.name)
-            .field("app_id", &self.app_id)
-            .field("verification_token", &"**REDACTED**")
-            .field(
-                "encrypt_key",
-                &self.encrypt_key.as_ref().map(|_| "**REDACTED**"),
-            )
-            .finish()
+        self.encrypt_key
+            .as_ref()
+            .map(Secret::expose)
+            .filter(|key| !key.is_empty())
     }
 }
 
@@ -62,7 +53,7 @@ mod tests {
             name: "main".into(),
             app_id: "cli_1".into(),
             verification_token: "t".into(),
-            encrypt_key: Some(String::new()),
+            encrypt_key: Some(Secret::default()),
         };
         assert_eq!(app.encrypt_key(), None);
     }

@@ -9,6 +9,8 @@ use attendance_adapter_kit::config::{
 use attendance_adapter_kit::Secret;
 use serde::Deserialize;
 
+use crate::FeishuApp;
+
 /// One Feishu (Lark) app.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +41,18 @@ pub struct FeishuConfig {
     /// At most this many API requests per second from this app.
     #[serde(default = "default_requests_per_second")]
     pub requests_per_second: u32,
+}
+
+impl FeishuConfig {
+    /// The app as the webhook verifies its pushes.
+    pub fn app(&self) -> FeishuApp {
+        FeishuApp {
+            name: self.name.clone(),
+            app_id: self.app_id.clone(),
+            verification_token: self.verification_token.clone(),
+            encrypt_key: self.encrypt_key.clone(),
+        }
+    }
 }
 
 fn default_time_zone() -> String {

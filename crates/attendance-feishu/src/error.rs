@@ -1,21 +1,20 @@
-//! Everything that can go wrong at the webhook boundary, each with the HTTP
-//! status Feishu gets and a stable code operators can search for.
+//! Everything Feishu's part of the webhook can refuse, each with the HTTP
+//! status Feishu gets and a stable code operators can search for. What the
+//! kit's shell refuses (unknown app, body size, commit) is its
+//! [`RouteError`](attendance_adapter_kit::error::RouteError).
 
+use attendance_adapter_kit::error::Rejection;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 
 use crate::crypto::CryptoError;
 
 /// Why a webhook request was not acknowledged.
 ///
-/// The `Display` text is for logs. Clients only ever see [`code`](Self::code)
-/// and [`public_message`](Self::public_message), which name no secret, no
+/// The `Display` text is for logs. Clients only ever see its
+/// [`Rejection`] code and public message, which name no secret, no
 /// configuration and no internal error.
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
-    #[error("no Feishu app is configured under this name")]
-    UnknownApp,
     #[error("the verification token does not match")]
     InvalidToken,
     #[error("the request signature does not match")]
@@ -32,20 +31,20 @@ pub enum WebhookError {
     MissingEventId,
     #[error("the envelope has no event type")]
     MissingEventType,
-    #[error("the body is larger than the {limit}-byte limit")]
-    BodyTooLarge { limit: usize },
-    #[error("the body could not be read")]
-    BodyUnreadable,
-    #[error("the delivery could not be committed: {0}")]
-    Sink(#[from] attendance_proto::ingest::SinkError),
 }
 
 impl WebhookError {
+    /// The code, for the long connection's log lines (no trait import).
+    pub fn code(&self) -> &'static str {
+        Rejection::code(self)
+    }
+}
+
+impl Rejection for WebhookError {
     /// The HTTP status Feishu receives. Anything but 200 makes Feishu retry
-    /// (15 s, 5 min, 1 h, 6 h), which only helps for [`Sink`](Self::Sink).
-    pub fn status(&self) -> StatusCode {
+    /// (15 s, 5 min, 1 h, 6 h), which helps with none of these.
+    fn status(&self) -> StatusCode {
         match self {
-            WebhookError::UnknownApp => StatusCode::NOT_FOUND,
             WebhookError::InvalidToken
             | WebhookError::InvalidSignature
             | WebhookError::MissingSignature => StatusCode::UNAUTHORIZED,
@@ -53,17 +52,12 @@ impl WebhookError {
             | WebhookError::NoEncryptKey
             | WebhookError::Malformed(_)
             | WebhookError::MissingEventId
-            | WebhookError::MissingEventType
-            | WebhookError::BodyUnreadable => StatusCode::BAD_REQUEST,
-            WebhookError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            WebhookError::Sink(_) => StatusCode::SERVICE_UNAVAILABLE,
+            | WebhookError::MissingEventType => StatusCode::BAD_REQUEST,
         }
     }
 
-    /// A stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
+    fn code(&self) -> &'static str {
         match self {
-            WebhookError::UnknownApp => "UNKNOWN_APP",
             WebhookError::InvalidToken => "INVALID_TOKEN",
             WebhookError::InvalidSignature => "INVALID_SIGNATURE",
             WebhookError::MissingSignature => "MISSING_SIGNATURE",
@@ -73,16 +67,12 @@ impl WebhookError {
             WebhookError::Malformed(_) => "MALFORMED_BODY",
             WebhookError::MissingEventId => "MISSING_EVENT_ID",
             WebhookError::MissingEventType => "MISSING_EVENT_TYPE",
-            WebhookError::BodyTooLarge { .. } => "BODY_TOO_LARGE",
-            WebhookError::BodyUnreadable => "BODY_UNREADABLE",
-            WebhookError::Sink(_) => "UNAVAILABLE",
         }
     }
 
     /// What the client is told.
-    pub fn public_message(&self) -> &'static str {
+    fn public_message(&self) -> &'static str {
         match self {
-            WebhookError::UnknownApp => "no such app",
             WebhookError::InvalidToken => "verification token mismatch",
             WebhookError::InvalidSignature => "signature mismatch",
             WebhookError::MissingSignature => "the request must be signed",
@@ -92,30 +82,19 @@ impl WebhookError {
             WebhookError::Malformed(_) => "the body is not a valid Feishu event",
             WebhookError::MissingEventId => "the event has no event id",
             WebhookError::MissingEventType => "the event has no event type",
-            WebhookError::BodyTooLarge { .. } => "the body is too large",
-            WebhookError::BodyUnreadable => "the body could not be read",
-            WebhookError::Sink(_) => "the event could not be stored, retry later",
         }
-    }
-}
-
-impl IntoResponse for WebhookError {
-    fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "error": { "code": self.code(), "message": self.public_message() }
-        });
-        (self.status(), Json(body)).into_response()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use attendance_proto::ingest::SinkError;
 
+    // The shell's own refusals (unknown app 404, too large 413, not stored
+    // 503) and the response every refusal gets (the code, never the cause)
+    // are tested with `RouteError` in the kit.
     #[test]
     fn statuses_follow_the_boundary_contract() {
-        assert_eq!(WebhookError::UnknownApp.status(), StatusCode::NOT_FOUND);
         assert_eq!(
             WebhookError::InvalidToken.status(),
             StatusCode::UNAUTHORIZED
@@ -136,26 +115,5 @@ mod tests {
             WebhookError::MissingEventId.status(),
             StatusCode::BAD_REQUEST
         );
-        assert_eq!(
-            WebhookError::BodyTooLarge { limit: 1 }.status(),
-            StatusCode::PAYLOAD_TOO_LARGE
-        );
-        assert_eq!(
-            WebhookError::Sink(SinkError::Unavailable("db down".into())).status(),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
-    }
-
-    #[tokio::test]
-    async fn the_response_names_the_code_but_not_the_internal_cause() {
-        let error = WebhookError::Sink(SinkError::Unavailable("postgres://secret@db".into()));
-        let response = error.into_response();
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(body["error"]["code"], "UNAVAILABLE");
-        assert!(!String::from_utf8_lossy(&bytes).contains("secret"));
     }
 }

@@ -16,22 +16,13 @@ use crate::config::FeishuConfig;
 use crate::long_connection::{self, LongConnectionApp};
 use crate::reconcile::FeishuPuller;
 use crate::rederive::FeishuRetranslator;
-use crate::FeishuApp;
 use attendance_adapter_kit::rederive::Retranslator;
 
 /// Starts the Feishu adapter for `apps` (validated by
 /// [`crate::config::validate`]).
 pub fn start(apps: &[FeishuConfig], hub: &HubContext) -> VendorRuntime {
     let sink: Arc<dyn DeliverySink> = hub.store.clone();
-    let webhook_apps = apps
-        .iter()
-        .map(|app| FeishuApp {
-            name: app.name.clone(),
-            app_id: app.app_id.clone(),
-            verification_token: app.verification_token.expose().to_owned(),
-            encrypt_key: app.encrypt_key.as_ref().map(|k| k.expose().to_owned()),
-        })
-        .collect();
+    let webhook_apps = apps.iter().map(FeishuConfig::app).collect();
     let mut runtime = VendorRuntime {
         routes: crate::router(webhook_apps, sink.clone(), hub.body_limit),
         ..VendorRuntime::default()

@@ -287,7 +287,7 @@ impl Trust<'_> {
     /// envelope carries.
     fn redact(&self, json: &str, tokens: &[Option<&Token>]) -> String {
         match self {
-            Trust::Token(app) => redact_token(json, &app.verification_token),
+            Trust::Token(app) => redact_token(json, app.verification_token.expose()),
             Trust::Connection { .. } => tokens
                 .iter()
                 .flatten()
@@ -388,7 +388,7 @@ fn redact_token(json: &str, token: &str) -> String {
 }
 
 fn check_token(app: &FeishuApp, given: Option<&Token>) -> Result<(), WebhookError> {
-    let expected = app.verification_token.as_bytes();
+    let expected = app.verification_token.expose().as_bytes();
     // An empty configured token would let any token-less envelope through,
     // so it matches nothing.
     match given {
@@ -413,7 +413,7 @@ mod tests {
             name: "main".into(),
             app_id: "cli_configured".into(),
             verification_token: token.into(),
-            encrypt_key: key.map(str::to_owned),
+            encrypt_key: key.map(Into::into),
         }
     }
 

@@ -1,7 +1,9 @@
 //! The callback router, driven in-process with a recording sink.
 
-use attendance_dingtalk::jobs::PullRouting;
 use std::sync::Arc;
+
+use attendance_adapter_kit::testing::{self, assert_one_punch_received_now, Reply};
+use attendance_dingtalk::jobs::PullRouting;
 
 use attendance_dingtalk::crypto::{decrypt, encrypt, signature};
 use attendance_dingtalk::wire::CallbackBody;
@@ -11,8 +13,7 @@ use attendance_proto::v1::Channel;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
-use serde_json::{json, Value};
-use tower::ServiceExt;
+use serde_json::json;
 
 use crate::support::{
     app, edited, http_json, RecordingSink, AES_KEY, CLIENT_ID, HTTP_CHECK_RECORD_LEGACY, TOKEN,
@@ -37,12 +38,6 @@ fn hub(sink: &Arc<RecordingSink>) -> Router {
     router(apps(), sink.clone(), PullRouting::none(), MIB)
 }
 
-struct Reply {
-    status: StatusCode,
-    content_type: String,
-    body: Value,
-}
-
 /// `encrypt` as the body, signed with `token` under the given query names.
 fn signed_request(app: &str, encrypt: &str, token: &str, names: (&str, &str)) -> (String, Vec<u8>) {
     let sig = signature(token, TIMESTAMP, NONCE, encrypt);
@@ -62,31 +57,11 @@ fn seal(msg: &str, owner: &str) -> String {
 }
 
 async fn send(router: Router, uri: &str, body: Vec<u8>) -> Reply {
-    let response = router
-        .oneshot(
-            Request::post(uri)
-                .header("content-type", "application/json")
-                .body(Body::from(body))
-                .unwrap(),
-        )
-        .await
+    let request = Request::post(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body))
         .unwrap();
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let body = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| panic!("non-JSON reply: {}", String::from_utf8_lossy(&bytes)));
-    Reply {
-        status,
-        content_type,
-        body,
-    }
+    testing::send(router, request).await
 }
 
 async fn post_event(sink: &Arc<RecordingSink>, app: &str, msg: &str, owner: &str) -> Reply {
@@ -124,13 +99,6 @@ fn assert_encrypted_success(reply: &Reply, owner: &str) {
     assert!(millis > 1_700_000_000_000, "milliseconds of now");
 }
 
-fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
-    assert_eq!(reply.status, status, "{}", reply.body);
-    assert_eq!(reply.body["error"]["code"], code, "{}", reply.body);
-    assert!(reply.body["error"]["message"].is_string());
-    assert!(reply.content_type.starts_with("application/json"));
-}
-
 #[tokio::test]
 async fn a_valid_callback_is_committed_then_answered_with_encrypted_success() {
     let sink = Arc::new(RecordingSink::default());
@@ -145,14 +113,7 @@ async fn a_valid_callback_is_committed_then_answered_with_encrypted_success() {
     assert_eq!(delivery.event_type, "attendance_check_record");
     assert_eq!(delivery.raw_json, HTTP_CHECK_RECORD_LEGACY);
     assert_eq!(delivery.recognition, Recognition::Translated);
-    match &delivery.facts[..] {
-        [Fact::Punch(punch)] => {
-            assert_eq!(punch.employee_id, "user0042");
-            let received = punch.provenance.as_ref().unwrap().received_time.unwrap();
-            assert!(received.seconds > 1_700_000_000, "the received time is now");
-        }
-        other => panic!("expected one punch, got {other:?}"),
-    }
+    assert_one_punch_received_now(delivery, "user0042");
 }
 
 #[tokio::test]
@@ -193,7 +154,7 @@ async fn a_wrong_signature_is_401_and_nothing_is_committed() {
         ("msg_signature", "timestamp"),
     );
     let reply = send(hub(&sink), &uri, body).await;
-    assert_error(&reply, StatusCode::UNAUTHORIZED, "INVALID_SIGNATURE");
+    reply.assert_error(StatusCode::UNAUTHORIZED, "INVALID_SIGNATURE");
     assert!(sink.deliveries().is_empty());
 }
 
@@ -211,7 +172,7 @@ async fn a_tampered_body_is_401() {
     })
     .unwrap();
     let reply = send(hub(&sink), &uri, other).await;
-    assert_error(&reply, StatusCode::UNAUTHORIZED, "INVALID_SIGNATURE");
+    reply.assert_error(StatusCode::UNAUTHORIZED, "INVALID_SIGNATURE");
     assert!(sink.deliveries().is_empty());
 }
 
@@ -223,7 +184,7 @@ async fn an_unsigned_request_is_401() {
     })
     .unwrap();
     let reply = send(hub(&sink), "/webhooks/dingtalk/main", body).await;
-    assert_error(&reply, StatusCode::UNAUTHORIZED, "MISSING_SIGNATURE");
+    reply.assert_error(StatusCode::UNAUTHORIZED, "MISSING_SIGNATURE");
     assert!(sink.deliveries().is_empty());
 }
 
@@ -231,7 +192,7 @@ async fn an_unsigned_request_is_401() {
 async fn an_owner_mismatch_is_401_and_nothing_is_committed() {
     let sink = Arc::new(RecordingSink::default());
     let reply = post_event(&sink, "main", HTTP_CHECK_RECORD_LEGACY, "dingsomeoneelse").await;
-    assert_error(&reply, StatusCode::UNAUTHORIZED, "OWNER_MISMATCH");
+    reply.assert_error(StatusCode::UNAUTHORIZED, "OWNER_MISMATCH");
     assert!(!reply.body.to_string().contains(CLIENT_ID));
     assert!(sink.deliveries().is_empty());
 }
@@ -248,7 +209,7 @@ async fn truncated_ciphertext_is_400_and_nothing_is_committed() {
         ("msg_signature", "timestamp"),
     );
     let reply = send(hub(&sink), &uri, body).await;
-    assert_error(&reply, StatusCode::BAD_REQUEST, "UNDECRYPTABLE");
+    reply.assert_error(StatusCode::BAD_REQUEST, "UNDECRYPTABLE");
     assert!(sink.deliveries().is_empty());
 }
 
@@ -258,7 +219,7 @@ async fn malformed_json_is_400_and_nothing_is_committed() {
     let uri =
         format!("/webhooks/dingtalk/main?msg_signature=x&timestamp={TIMESTAMP}&nonce={NONCE}");
     let reply = send(hub(&sink), &uri, b"{\"encrypt\":".to_vec()).await;
-    assert_error(&reply, StatusCode::BAD_REQUEST, "MALFORMED_BODY");
+    reply.assert_error(StatusCode::BAD_REQUEST, "MALFORMED_BODY");
     assert!(sink.deliveries().is_empty());
 }
 
@@ -266,9 +227,9 @@ async fn malformed_json_is_400_and_nothing_is_committed() {
 async fn a_decrypted_message_that_is_not_json_is_400() {
     let sink = Arc::new(RecordingSink::default());
     let reply = post_event(&sink, "main", "{\"EventType\":", CLIENT_ID).await;
-    assert_error(&reply, StatusCode::BAD_REQUEST, "MALFORMED_BODY");
+    reply.assert_error(StatusCode::BAD_REQUEST, "MALFORMED_BODY");
     let reply = post_event(&sink, "main", r#"{"eventType":"x"}"#, CLIENT_ID).await;
-    assert_error(&reply, StatusCode::BAD_REQUEST, "MISSING_EVENT_TYPE");
+    reply.assert_error(StatusCode::BAD_REQUEST, "MISSING_EVENT_TYPE");
     assert!(sink.deliveries().is_empty());
 }
 
@@ -284,7 +245,7 @@ async fn a_body_over_the_limit_is_413_and_nothing_is_committed() {
     let original = body.clone();
     body.resize(2 * MIB, b' ');
     let reply = send(hub(&sink), &uri, body).await;
-    assert_error(&reply, StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE");
+    reply.assert_error(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE");
     assert!(sink.deliveries().is_empty());
 
     // The same JSON, padded to just under the limit, is accepted.
@@ -299,7 +260,7 @@ async fn a_body_over_the_limit_is_413_and_nothing_is_committed() {
 async fn a_sink_failure_is_503_so_dingtalk_redelivers() {
     let sink = Arc::new(RecordingSink::failing());
     let reply = post_event(&sink, "main", HTTP_CHECK_RECORD_LEGACY, CLIENT_ID).await;
-    assert_error(&reply, StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
+    reply.assert_error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
     assert!(!reply.body.to_string().contains("test sink refuses"));
     assert!(
         reply.body.get("encrypt").is_none(),
@@ -333,7 +294,7 @@ async fn unknown_and_stream_only_apps_are_404() {
     let sink = Arc::new(RecordingSink::default());
     for app in ["nobody", "stream-only"] {
         let reply = post_event(&sink, app, HTTP_CHECK_RECORD_LEGACY, CLIENT_ID).await;
-        assert_error(&reply, StatusCode::NOT_FOUND, "UNKNOWN_APP");
+        reply.assert_error(StatusCode::NOT_FOUND, "UNKNOWN_APP");
     }
     assert!(sink.deliveries().is_empty());
 }
@@ -382,19 +343,4 @@ async fn an_approval_arrives_over_http() {
     assert_encrypted_success(&reply, CLIENT_ID);
     let deliveries = sink.deliveries();
     assert!(matches!(&deliveries[0].facts[..], [Fact::Approval(_)]));
-}
-
-#[tokio::test]
-async fn only_post_is_served() {
-    let sink = Arc::new(RecordingSink::default());
-    let response = hub(&sink)
-        .oneshot(
-            Request::get("/webhooks/dingtalk/main")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert!(sink.deliveries().is_empty());
 }

@@ -1,7 +1,7 @@
 //! Integration tests of the DingTalk adapter, linked into one binary: fixture
 //! translation over both channels, the pull-response mirrors, Stream frames
-//! and acks, and the callback router driven in-process with
-//! `tower::ServiceExt::oneshot`.
+//! and acks, and the callback router driven in-process with the kit's
+//! `testing::send`.
 
 mod callback;
 mod mapping;

@@ -1,15 +1,13 @@
-//! Fixtures, a test app, sealing helpers and a recording sink shared by the
-//! test modules.
+//! Fixtures, a test app and sealing helpers shared by the test modules; the
+//! recording sink and JSON edits are the kit's, shared with the other
+//! vendors' tests.
 
-use std::sync::Mutex;
-
-use async_trait::async_trait;
+pub use attendance_adapter_kit::testing::{edited, RecordingSink};
 use attendance_dingtalk::crypto;
 use attendance_dingtalk::wire::{CallbackBody, CallbackQuery};
 use attendance_dingtalk::{
     classify, parse_frame, verify_callback, DingTalkApp, FrameKind, StreamEvent, VerifiedCallback,
 };
-use attendance_proto::ingest::{Delivery, DeliverySink, Receipt, SinkError};
 use serde_json::{json, Value};
 
 pub const STREAM_CHECK_RECORD: &str =
@@ -101,47 +99,4 @@ pub fn event_headers(event_type: &str, event_id: &str) -> Value {
         "eventCorpId": CORP_ID,
         "eventBornTime": "1700000000000"
     })
-}
-
-/// Applies `edit` to the JSON text and returns the new text.
-pub fn edited(json: &str, edit: impl FnOnce(&mut Value)) -> String {
-    let mut value: Value = serde_json::from_str(json).unwrap();
-    edit(&mut value);
-    serde_json::to_string(&value).unwrap()
-}
-
-/// Records every delivery it is given, or refuses them all.
-#[derive(Default)]
-pub struct RecordingSink {
-    // A std Mutex: it is never held across an await.
-    deliveries: Mutex<Vec<Delivery>>,
-    pub fail: bool,
-}
-
-impl RecordingSink {
-    pub fn failing() -> Self {
-        RecordingSink {
-            fail: true,
-            ..Default::default()
-        }
-    }
-
-    pub fn deliveries(&self) -> Vec<Delivery> {
-        self.deliveries.lock().unwrap().clone()
-    }
-}
-
-#[async_trait]
-impl DeliverySink for RecordingSink {
-    async fn commit(&self, delivery: Delivery) -> Result<Receipt, SinkError> {
-        if self.fail {
-            return Err(SinkError::Unavailable("test sink refuses".into()));
-        }
-        let appended = delivery.facts.len();
-        self.deliveries.lock().unwrap().push(delivery);
-        Ok(Receipt {
-            appended,
-            ..Default::default()
-        })
-    }
 }

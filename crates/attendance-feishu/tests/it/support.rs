@@ -1,10 +1,8 @@
-//! Fixtures and a recording sink shared by the test modules.
+//! Fixtures shared by the test modules; the recording sink and JSON edits
+//! are the kit's, shared with the other vendors' tests.
 
-use std::sync::Mutex;
-
-use async_trait::async_trait;
+pub use attendance_adapter_kit::testing::{edited, RecordingSink};
 use attendance_feishu::{verify, FeishuApp, Verified, VerifiedEvent};
-use attendance_proto::ingest::{Delivery, DeliverySink, Receipt, SinkError};
 use axum::http::HeaderMap;
 use serde_json::Value;
 
@@ -34,49 +32,6 @@ pub fn verified(json: &str) -> VerifiedEvent {
     match verify(&app_for(json), &HeaderMap::new(), json.as_bytes()) {
         Ok(Verified::Event(event)) => event,
         other => panic!("fixture did not verify as an event: {other:?}"),
-    }
-}
-
-/// Applies `edit` to the fixture's JSON and returns the new text.
-pub fn edited(json: &str, edit: impl FnOnce(&mut Value)) -> String {
-    let mut value: Value = serde_json::from_str(json).unwrap();
-    edit(&mut value);
-    serde_json::to_string(&value).unwrap()
-}
-
-/// Records every delivery it is given, or refuses them all.
-#[derive(Default)]
-pub struct RecordingSink {
-    // A std Mutex: it is never held across an await.
-    deliveries: Mutex<Vec<Delivery>>,
-    pub fail: bool,
-}
-
-impl RecordingSink {
-    pub fn failing() -> Self {
-        RecordingSink {
-            fail: true,
-            ..Default::default()
-        }
-    }
-
-    pub fn deliveries(&self) -> Vec<Delivery> {
-        self.deliveries.lock().unwrap().clone()
-    }
-}
-
-#[async_trait]
-impl DeliverySink for RecordingSink {
-    async fn commit(&self, delivery: Delivery) -> Result<Receipt, SinkError> {
-        if self.fail {
-            return Err(SinkError::Unavailable("test sink refuses".into()));
-        }
-        let appended = delivery.facts.len();
-        self.deliveries.lock().unwrap().push(delivery);
-        Ok(Receipt {
-            appended,
-            ..Default::default()
-        })
     }
 }
 

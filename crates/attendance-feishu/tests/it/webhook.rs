@@ -6,13 +6,14 @@ use attendance_feishu::crypto::encrypt;
 use attendance_feishu::verify::{signature, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use attendance_feishu::wire::Encrypted;
 use attendance_feishu::{router, FeishuApp};
-use attendance_proto::ingest::{Fact, Recognition};
+use attendance_proto::ingest::Recognition;
 use attendance_proto::v1::Channel;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
-use serde_json::{json, Value};
-use tower::ServiceExt;
+use serde_json::json;
+
+use attendance_adapter_kit::testing::{assert_one_punch_received_now, send, Reply};
 
 use crate::support::{edited, RecordingSink, FLOW_JSON, FLOW_TOKEN};
 
@@ -40,38 +41,13 @@ fn hub(sink: &Arc<RecordingSink>) -> Router {
     router(apps(), sink.clone(), MIB)
 }
 
-struct Reply {
-    status: StatusCode,
-    content_type: String,
-    body: Value,
-}
-
 async fn post(router: Router, app: &str, headers: &[(&str, String)], body: Vec<u8>) -> Reply {
     let mut request =
         Request::post(format!("/webhooks/feishu/{app}")).header("content-type", "application/json");
     for (name, value) in headers {
         request = request.header(*name, value);
     }
-    let response = router
-        .oneshot(request.body(Body::from(body)).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let body = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| panic!("non-JSON reply: {}", String::from_utf8_lossy(&bytes)));
-    Reply {
-        status,
-        content_type,
-        body,
-    }
+    send(router, request.body(Body::from(body)).unwrap()).await
 }
 
 fn sealed(plaintext: &str) -> Vec<u8> {
@@ -87,13 +63,6 @@ fn signed_by(key: &str, body: &[u8]) -> Vec<(&'static str, String)> {
         (HEADER_NONCE, "n-1".into()),
         (HEADER_SIGNATURE, signature("1700000000", "n-1", key, body)),
     ]
-}
-
-fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
-    assert_eq!(reply.status, status, "{}", reply.body);
-    assert_eq!(reply.body["error"]["code"], code, "{}", reply.body);
-    assert!(reply.body["error"]["message"].is_string());
-    assert!(reply.content_type.starts_with("application/json"));
 }
 
 #[tokio::test]
@@ -112,14 +81,7 @@ async fn a_plain_event_is_committed_then_acknowledged() {
     assert_eq!(delivery.event_id, "41fae5c12837ead344eced982fbde395");
     assert_eq!(delivery.raw_json, crate::support::redacted(FLOW_JSON));
     assert_eq!(delivery.recognition, Recognition::Translated);
-    match &delivery.facts[..] {
-        [Fact::Punch(punch)] => {
-            assert_eq!(punch.employee_id, "2b68933a");
-            let received = punch.provenance.as_ref().unwrap().received_time.unwrap();
-            assert!(received.seconds > 1_700_000_000, "the received time is now");
-        }
-        other => panic!("expected one punch, got {other:?}"),
-    }
+    assert_one_punch_received_now(delivery, "2b68933a");
 }
 
 #[tokio::test]
@@ -141,7 +103,7 @@ async fn a_wrong_signature_is_401_and_nothing_is_committed() {
     let sink = Arc::new(RecordingSink::default());
     let body = sealed(FLOW_JSON);
     let reply = post(hub(&sink), "secure", &signed_by("wrong key", &body), body).await;
-    assert_error(&reply, StatusCode::UNAUTHORIZED, "INVALID_SIGNATURE");
+    reply.assert_error(StatusCode::UNAUTHORIZED, "INVALID_SIGNATURE");
     assert!(sink.deliveries().is_empty());
 }
 
@@ -149,9 +111,9 @@ async fn a_wrong_signature_is_401_and_nothing_is_committed() {
 async fn an_unsigned_event_for_a_keyed_app_is_401_and_nothing_is_committed() {
     let sink = Arc::new(RecordingSink::default());
     let reply = post(hub(&sink), "secure", &[], sealed(FLOW_JSON)).await;
-    assert_error(&reply, StatusCode::UNAUTHORIZED, "MISSING_SIGNATURE");
+    reply.assert_error(StatusCode::UNAUTHORIZED, "MISSING_SIGNATURE");
     let reply = post(hub(&sink), "secure", &[], FLOW_JSON.into()).await;
-    assert_error(&reply, StatusCode::UNAUTHORIZED, "MISSING_SIGNATURE");
+    reply.assert_error(StatusCode::UNAUTHORIZED, "MISSING_SIGNATURE");
     assert!(sink.deliveries().is_empty());
 }
 
@@ -160,7 +122,7 @@ async fn a_wrong_token_is_401_and_nothing_is_committed() {
     let sink = Arc::new(RecordingSink::default());
     let body = edited(FLOW_JSON, |v| v["header"]["token"] = json!("guessed"));
     let reply = post(hub(&sink), "plain", &[], body.into()).await;
-    assert_error(&reply, StatusCode::UNAUTHORIZED, "INVALID_TOKEN");
+    reply.assert_error(StatusCode::UNAUTHORIZED, "INVALID_TOKEN");
     assert!(!reply.body.to_string().contains(FLOW_TOKEN));
     assert!(sink.deliveries().is_empty());
 }
@@ -174,7 +136,7 @@ async fn truncated_ciphertext_is_400_and_nothing_is_committed() {
     })
     .unwrap();
     let reply = post(hub(&sink), "secure", &signed_by(KEY, &body), body).await;
-    assert_error(&reply, StatusCode::BAD_REQUEST, "UNDECRYPTABLE");
+    reply.assert_error(StatusCode::BAD_REQUEST, "UNDECRYPTABLE");
     assert!(sink.deliveries().is_empty());
 }
 
@@ -182,7 +144,7 @@ async fn truncated_ciphertext_is_400_and_nothing_is_committed() {
 async fn an_encrypted_body_for_an_app_without_a_key_is_400() {
     let sink = Arc::new(RecordingSink::default());
     let reply = post(hub(&sink), "plain", &[], sealed(FLOW_JSON)).await;
-    assert_error(&reply, StatusCode::BAD_REQUEST, "UNDECRYPTABLE");
+    reply.assert_error(StatusCode::BAD_REQUEST, "UNDECRYPTABLE");
     assert!(sink.deliveries().is_empty());
 }
 
@@ -190,7 +152,7 @@ async fn an_encrypted_body_for_an_app_without_a_key_is_400() {
 async fn malformed_json_is_400_and_nothing_is_committed() {
     let sink = Arc::new(RecordingSink::default());
     let reply = post(hub(&sink), "plain", &[], b"{\"schema\":\"2.0\",".to_vec()).await;
-    assert_error(&reply, StatusCode::BAD_REQUEST, "MALFORMED_BODY");
+    reply.assert_error(StatusCode::BAD_REQUEST, "MALFORMED_BODY");
     assert!(sink.deliveries().is_empty());
 }
 
@@ -201,7 +163,7 @@ async fn a_missing_event_id_is_400() {
         v["header"].as_object_mut().unwrap().remove("event_id");
     });
     let reply = post(hub(&sink), "plain", &[], body.into()).await;
-    assert_error(&reply, StatusCode::BAD_REQUEST, "MISSING_EVENT_ID");
+    reply.assert_error(StatusCode::BAD_REQUEST, "MISSING_EVENT_ID");
     assert!(sink.deliveries().is_empty());
 }
 
@@ -211,7 +173,7 @@ async fn a_body_over_the_limit_is_413_and_nothing_is_committed() {
     let mut body = FLOW_JSON.as_bytes().to_vec();
     body.resize(2 * MIB, b' ');
     let reply = post(hub(&sink), "plain", &[], body).await;
-    assert_error(&reply, StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE");
+    reply.assert_error(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE");
     assert!(sink.deliveries().is_empty());
 
     // The same JSON, padded to just under the limit, is accepted.
@@ -226,7 +188,7 @@ async fn a_body_over_the_limit_is_413_and_nothing_is_committed() {
 async fn a_sink_failure_is_503_so_feishu_redelivers() {
     let sink = Arc::new(RecordingSink::failing());
     let reply = post(hub(&sink), "plain", &[], FLOW_JSON.into()).await;
-    assert_error(&reply, StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
+    reply.assert_error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
     assert!(!reply.body.to_string().contains("test sink refuses"));
 }
 
@@ -256,14 +218,14 @@ async fn a_challenge_with_a_wrong_token_is_401() {
     let sink = Arc::new(RecordingSink::default());
     let body = json!({"challenge": "c", "token": "guess", "type": "url_verification"});
     let reply = post(hub(&sink), "plain", &[], body.to_string().into()).await;
-    assert_error(&reply, StatusCode::UNAUTHORIZED, "INVALID_TOKEN");
+    reply.assert_error(StatusCode::UNAUTHORIZED, "INVALID_TOKEN");
 }
 
 #[tokio::test]
 async fn an_unknown_app_is_404() {
     let sink = Arc::new(RecordingSink::default());
     let reply = post(hub(&sink), "nobody", &[], FLOW_JSON.into()).await;
-    assert_error(&reply, StatusCode::NOT_FOUND, "UNKNOWN_APP");
+    reply.assert_error(StatusCode::NOT_FOUND, "UNKNOWN_APP");
     assert!(sink.deliveries().is_empty());
 }
 
@@ -309,19 +271,4 @@ async fn an_untranslatable_event_is_still_stored_and_acknowledged() {
     ));
     assert!(deliveries[0].facts.is_empty());
     assert_eq!(deliveries[0].raw_json, crate::support::redacted(&body));
-}
-
-#[tokio::test]
-async fn only_post_is_served() {
-    let sink = Arc::new(RecordingSink::default());
-    let response = hub(&sink)
-        .oneshot(
-            Request::get("/webhooks/feishu/plain")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert!(sink.deliveries().is_empty());
 }
