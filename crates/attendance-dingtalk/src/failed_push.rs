@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use attendance_adapter_kit::jobs::{JobHandler, JobWorker};
 use attendance_adapter_kit::meter::CallCounter;
+use attendance_adapter_kit::outcome::CommitLog;
 use attendance_proto::hub::{HubStore, TakenJob};
 use attendance_proto::ingest::Job;
 use serde_json::Value;
@@ -168,12 +169,10 @@ impl JobHandler for FailedPushes {
             only: Some(self.app.name.clone()),
         }
         .attach(&mut delivery);
-        let receipt = self
-            .store
-            .commit(delivery)
-            .await
-            .map_err(|error| error.to_string())?;
-        tracing::info!(app = %self.app.name, job = %job.key, duplicate = receipt.duplicate_delivery, appended = receipt.appended, "failed push committed");
+        let log = CommitLog::of(&delivery);
+        let committed = self.store.commit(delivery).await;
+        tracing::info_span!("failed_push", job = %job.key).in_scope(|| log.record(&committed));
+        committed.map_err(|error| error.to_string())?;
         Ok(())
     }
 }

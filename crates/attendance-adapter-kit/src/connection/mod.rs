@@ -36,7 +36,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use attendance_proto::ingest::{Delivery, DeliverySink, Receipt, Recognition, SinkError};
+use attendance_proto::ingest::{Delivery, DeliverySink};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
@@ -97,14 +97,6 @@ pub struct Timings {
     pub read_deadline: Duration,
 }
 
-/// What the commit of one event came to, for the protocol's ack and log.
-pub struct Committed {
-    /// The delivery's recognition and fact count, taken before the commit.
-    pub recognition: Recognition,
-    pub facts: usize,
-    pub result: Result<Receipt, SinkError>,
-}
-
 /// A vendor's side of the connection: everything [`run`] cannot know.
 #[async_trait::async_trait]
 pub trait Protocol: Send + Sync + 'static {
@@ -149,9 +141,9 @@ pub trait Protocol: Send + Sync + 'static {
     fn message_id<'e>(&self, event: &'e Self::Event) -> &'e str;
     /// What to commit for `event`.
     fn delivery(&self, event: &Self::Event) -> Delivery;
-    /// The ack of `event` once its commit returned: success only when it
-    /// committed, the vendor's "deliver again" otherwise.
-    fn acknowledge(&self, event: &Self::Event, connection: u64, committed: Committed) -> Message;
+    /// The ack of `event` once its commit returned (and was logged): success
+    /// only when it is `durable`, the vendor's "deliver again" otherwise.
+    fn acknowledge(&self, event: &Self::Event, durable: bool) -> Message;
 }
 
 /// Runs one app's connections until `shutdown` turns true (or its sender is

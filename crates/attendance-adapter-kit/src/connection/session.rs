@@ -14,7 +14,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{stopped, Committed, Inbound, Protocol, Silence, Socket};
+use super::{stopped, Inbound, Protocol, Silence, Socket};
+use crate::outcome::CommitLog;
 
 /// Commits in flight per connection; the rest wait their turn in their task,
 /// never in the reader.
@@ -293,22 +294,19 @@ async fn commit_then_ack<P: Protocol>(
     connection: u64,
 ) {
     let delivery = protocol.delivery(&event);
-    let recognition = delivery.recognition.clone();
-    let facts = delivery.facts.len();
+    let log = CommitLog::of(&delivery);
     let result = {
         // Closed never: the semaphore lives as long as the session's tasks.
         let _permit = commits.acquire().await;
         sink.commit(delivery).await
     };
-    let ack = protocol.acknowledge(
-        &event,
+    let outcome = tracing::info_span!(
+        "connection_event",
         connection,
-        Committed {
-            recognition,
-            facts,
-            result,
-        },
-    );
+        message_id = protocol.message_id(&event)
+    )
+    .in_scope(|| log.record(&result));
+    let ack = protocol.acknowledge(&event, outcome.is_durable());
     if acks.send(ack).await.is_err() {
         tracing::info!(
             app = %protocol.app(),

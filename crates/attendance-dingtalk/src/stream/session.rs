@@ -5,10 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use attendance_adapter_kit::connection::{
-    Committed, Inbound, OpenError, Opened, Protocol, Silence, Timings,
-};
-use attendance_proto::ingest::{Delivery, Recognition};
+use attendance_adapter_kit::connection::{Inbound, OpenError, Opened, Protocol, Silence, Timings};
+use attendance_proto::ingest::Delivery;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -145,53 +143,13 @@ impl Protocol for DingTalkStream {
 
     /// `SUCCESS` only after the sink committed the event, `LATER` when it
     /// did not, so that DingTalk redelivers.
-    fn acknowledge(&self, event: &StreamEvent, connection: u64, committed: Committed) -> Message {
-        let name = &self.app.app.name;
+    fn acknowledge(&self, event: &StreamEvent, durable: bool) -> Message {
         let message_id = event.message_id();
-        let Committed {
-            recognition,
-            facts,
-            result,
-        } = committed;
-        let ack = match result {
-            Ok(receipt) => {
-                let outcome = match (&recognition, receipt.duplicate_delivery) {
-                    (_, true) => "duplicate",
-                    (Recognition::Translated, false) => "committed",
-                    (Recognition::Unknown, false) => "unknown_type",
-                    (Recognition::Untranslatable(_), false) => "untranslatable",
-                };
-                if let Recognition::Untranslatable(reason) = &recognition {
-                    tracing::warn!(app = %name, connection, %message_id, event_id = event.event_id(), event_type = event.event_type(), %reason, "dingtalk event could not be translated; stored raw");
-                }
-                tracing::info!(
-                    app = %name,
-                    connection,
-                    %message_id,
-                    event_id = event.event_id(),
-                    event_type = event.event_type(),
-                    outcome,
-                    facts,
-                    appended = receipt.appended,
-                    "dingtalk stream event committed"
-                );
-                stream_frame::success_ack(message_id)
-            }
-            Err(error) => {
-                tracing::error!(
-                    app = %name,
-                    connection,
-                    %message_id,
-                    event_id = event.event_id(),
-                    event_type = event.event_type(),
-                    outcome = "sink_failed",
-                    %error,
-                    "dingtalk stream event not committed; acknowledged LATER for redelivery"
-                );
-                stream_frame::later_ack(message_id, "not stored; deliver again later")
-            }
-        };
-        as_message(ack)
+        as_message(if durable {
+            stream_frame::success_ack(message_id)
+        } else {
+            stream_frame::later_ack(message_id, "not stored; deliver again later")
+        })
     }
 }
 

@@ -6,9 +6,9 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use attendance_adapter_kit::connection::{
-    jitter_below, Committed, Inbound, OpenError, Opened, Protocol, Silence, Timings,
+    jitter_below, Inbound, OpenError, Opened, Protocol, Silence, Timings,
 };
-use attendance_proto::ingest::{Delivery, Recognition};
+use attendance_proto::ingest::Delivery;
 use attendance_proto::v1::Channel;
 use prost::Message as _;
 use tokio_tungstenite::tungstenite::Message;
@@ -237,48 +237,9 @@ impl Protocol for FeishuLongConnection {
 
     /// `{"code":200}` only after the sink committed the event, `{"code":500}`
     /// when it did not, so that Feishu redelivers.
-    fn acknowledge(&self, event: &Event, _connection: u64, committed: Committed) -> Message {
-        let app = &self.app;
-        let message_id = &event.message_id;
-        let verified = &event.verified;
-        let Committed {
-            recognition,
-            facts,
-            result,
-        } = committed;
-        let code = match result {
-            Ok(receipt) => {
-                let outcome = match (&recognition, receipt.duplicate_delivery) {
-                    (_, true) => "duplicate",
-                    (Recognition::Translated, false) => "committed",
-                    (Recognition::Unknown, false) => "unknown_type",
-                    (Recognition::Untranslatable(_), false) => "untranslatable",
-                };
-                tracing::info!(
-                    app = %app.name,
-                    %message_id,
-                    event_id = verified.event_id(),
-                    event_type = verified.event_type(),
-                    outcome,
-                    facts,
-                    appended = receipt.appended,
-                    "feishu long-connection event committed"
-                );
-                200
-            }
-            Err(error) => {
-                tracing::error!(
-                    app = %app.name,
-                    %message_id,
-                    event_id = verified.event_id(),
-                    event_type = verified.event_type(),
-                    outcome = "sink_failed",
-                    %error,
-                    "feishu long-connection event not committed; Feishu will redeliver"
-                );
-                500
-            }
-        };
+    fn acknowledge(&self, event: &Event, durable: bool) -> Message {
+        // 500 makes Feishu deliver the event again.
+        let code = if durable { 200 } else { 500 };
         ack(&event.frame, code, event.received)
     }
 }
