@@ -44,7 +44,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::frame::{self, header, kind, Frame, Reassembler, METHOD_CONTROL, METHOD_DATA};
-use crate::translate::translate;
+use crate::translate::{translate, Recipient};
 use crate::verify::verify_long_connection_payload;
 
 /// The discovery path under the app's `base_url`.
@@ -98,6 +98,10 @@ pub struct LongConnectionApp {
     pub app_secret: String,
     /// `https://open.feishu.cn`, `https://open.larksuite.com`, or a test server.
     pub base_url: String,
+    /// The configured `time_zone` (see [`Recipient::zone`]).
+    pub time_zone: chrono_tz::Tz,
+    /// Whether the app pulls (see [`Recipient::pulls`]).
+    pub pulls: bool,
 }
 
 impl std::fmt::Debug for LongConnectionApp {
@@ -881,7 +885,11 @@ async fn commit_event(
         Ok(event) => {
             let delivery = translate(
                 &event,
-                &app.name,
+                Recipient {
+                    app: &app.name,
+                    zone: app.time_zone,
+                    pulls: app.pulls,
+                },
                 Channel::LongConnection,
                 SystemTime::now().into(),
             );
@@ -963,6 +971,8 @@ mod tests {
             app_id: "cli_1".into(),
             app_secret: "s3cret".into(),
             base_url: "https://open.feishu.cn".into(),
+            time_zone: chrono_tz::Asia::Shanghai,
+            pulls: false,
         };
         let shown = format!("{app:?}");
         assert!(!shown.contains("s3cret"), "{shown}");

@@ -12,8 +12,12 @@ use attendance_proto::ingest::DeliverySink;
 use attendance_proto::v1::Vendor;
 use tokio::sync::watch;
 
+use attendance_adapter_kit::jobs::JobWorker;
+use chrono_tz::Tz;
+
 use crate::api::{ApiConfig, FeishuApi};
 use crate::config::FeishuConfig;
+use crate::jobs::{queue_of, AppPulls};
 use crate::long_connection::{self, ConnectionState, LongConnectionApp};
 use crate::reconcile::FeishuPuller;
 use crate::rederive::FeishuRetranslator;
@@ -27,6 +31,16 @@ fn health_of(state: &ConnectionState) -> HealthReport {
     }
 }
 
+/// The app's `time_zone`.
+fn zone_of(app: &FeishuConfig) -> Tz {
+    app.time_zone.parse().expect("validated by the config")
+}
+
+/// Whether the app pulls: only with an app_secret can it call the API.
+fn pulls(app: &FeishuConfig) -> bool {
+    !app.app_secret.is_empty()
+}
+
 /// Starts the Feishu adapter for `apps` (validated by
 /// [`crate::config::validate`]).
 pub fn start(apps: &[FeishuConfig], hub: &HubContext) -> VendorRuntime {
@@ -38,6 +52,8 @@ pub fn start(apps: &[FeishuConfig], hub: &HubContext) -> VendorRuntime {
             app_id: app.app_id.clone(),
             verification_token: app.verification_token.expose().to_owned(),
             encrypt_key: app.encrypt_key.as_ref().map(|k| k.expose().to_owned()),
+            time_zone: zone_of(app),
+            pulls: pulls(app),
         })
         .collect();
     let mut runtime = VendorRuntime {
@@ -51,6 +67,8 @@ pub fn start(apps: &[FeishuConfig], hub: &HubContext) -> VendorRuntime {
             app_id: app.app_id.clone(),
             app_secret: app.app_secret.expose().to_owned(),
             base_url: app.base_url.clone(),
+            time_zone: zone_of(app),
+            pulls: pulls(app),
         };
         runtime.tasks.push(tokio::spawn(long_connection::run(
             connection,
@@ -71,12 +89,13 @@ pub fn start(apps: &[FeishuConfig], hub: &HubContext) -> VendorRuntime {
             Arc::new(FeishuRetranslator {
                 app: app.name.clone(),
                 app_id: app.app_id.clone(),
+                time_zone: zone_of(app),
             }) as Arc<dyn Retranslator>
         })
         .collect();
     let calls = Arc::new(CallCounter::new(Vendor::Feishu));
     for app in apps {
-        if app.app_secret.is_empty() {
+        if !pulls(app) {
             tracing::info!(app = %app.name, "no app_secret: this app is not reconciled");
             continue;
         }
@@ -87,7 +106,24 @@ pub fn start(apps: &[FeishuConfig], hub: &HubContext) -> VendorRuntime {
             app.app_secret.expose(),
         );
         api_config.requests_per_second = app.requests_per_second;
-        let zone = app.time_zone.parse().expect("validated by the config");
+        let zone = zone_of(app);
+        let puller = Arc::new(FeishuPuller {
+            api: FeishuApi::new(api_config, calls.clone()),
+            zone,
+        });
+        // The pulls its events queue (committed with them), worked here.
+        let handler = Arc::new(AppPulls {
+            name: app.name.clone(),
+            puller: puller.clone(),
+            store: hub.store.clone(),
+        });
+        runtime
+            .tasks
+            .push(tokio::spawn(JobWorker::new(queue_of(&app.name)).run(
+                hub.store.clone(),
+                handler,
+                hub.stop.clone(),
+            )));
         runtime.reconcilers.push(Arc::new(ReconcilingApp {
             vendor: Vendor::Feishu,
             app: app.name.clone(),
@@ -96,10 +132,7 @@ pub fn start(apps: &[FeishuConfig], hub: &HubContext) -> VendorRuntime {
                 tenant: app.tenant_key.clone(),
                 employee_ids: app.roster.clone(),
             },
-            puller: Arc::new(FeishuPuller {
-                api: FeishuApi::new(api_config, calls.clone()),
-                zone,
-            }),
+            puller,
             calls: calls.clone(),
         }));
     }

@@ -97,7 +97,7 @@ async fn handle(
     };
     let delivery = translate(
         &event,
-        &app.name,
+        app.recipient(),
         Channel::Webhook,
         SystemTime::now().into(),
     );
