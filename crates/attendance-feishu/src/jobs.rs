@@ -82,18 +82,23 @@ impl AppPulls {
             .map_err(|error| error.to_string())?;
         let facts: Vec<_> = pulled.days.into_values().flatten().collect();
         let count = facts.len();
-        let source = self.puller.source(&day.tenant);
-        let receipt = self
-            .store
-            .commit(pull_delivery(&source, EMPLOYEE_DAY_PULL, facts))
-            .await
-            .map_err(|error| error.to_string())?;
+        let appended = if facts.is_empty() {
+            // Feishu has nothing for the day: nothing to store.
+            0
+        } else {
+            let source = self.puller.source(&day.tenant);
+            self.store
+                .commit(pull_delivery(&source, EMPLOYEE_DAY_PULL, facts))
+                .await
+                .map_err(|error| error.to_string())?
+                .appended
+        };
         tracing::info!(
             app = %self.name,
             employee = %day.employee_id,
             work_date = %day.work_date,
             pulled = count,
-            appended = receipt.appended,
+            appended,
             "feishu employee-day pulled"
         );
         Ok(())

@@ -119,11 +119,7 @@ pub fn start(apps: &[FeishuConfig], hub: &HubContext) -> VendorRuntime {
         });
         runtime
             .tasks
-            .push(tokio::spawn(JobWorker::new(queue_of(&app.name)).run(
-                hub.store.clone(),
-                handler,
-                hub.stop.clone(),
-            )));
+            .push(JobWorker::new(queue_of(&app.name)).spawn(hub, handler));
         runtime.reconcilers.push(Arc::new(ReconcilingApp {
             vendor: Vendor::Feishu,
             app: app.name.clone(),
