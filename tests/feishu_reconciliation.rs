@@ -22,6 +22,8 @@ const PUSHED_RECORD: &str = "6938012269578125316";
 /// 2021-03-10 23:00 in Asia/Shanghai: a punch on the seed's work day that no push announced.
 const MISSING_RECORD: &str = "7000000000000000001";
 const MISSING_CHECK_TIME: i64 = 1_615_388_400;
+/// An employee id Feishu does not know.
+const GHOST: &str = "ghost0000";
 
 fn config(db: &TestDatabase, api_base: &str) -> String {
     format!(
@@ -156,6 +158,81 @@ on_both_backends! {
         let acme = stats.vendor_calls.iter().find(|c| c.app == "acme").expect("acme's calls are counted");
         assert_eq!(acme.calls, api.calls().len() as i64, "every call the fake answered is metered");
         assert_eq!(stats.deliveries_translated, 2);
+    };
+
+    a_user_id_feishu_rejects_is_dropped_and_everyone_else_reconciled => |db: TestDatabase| async move {
+        let feishu = FakeFeishu::start_with_api(FakeFeishuApi::new(APP_ID, APP_SECRET)).await;
+        let api = feishu.api().clone();
+        vendor_truth(&api);
+        // An id on the roster that Feishu does not know: user_flows/query
+        // refuses any batch holding it with 1220004 and names nobody.
+        api.reject_users(&[GHOST]);
+        let config = config(&db, feishu.base_url()).replacen(
+            "time_zone = \"Asia/Shanghai\"\n",
+            &format!("time_zone = \"Asia/Shanghai\"\nroster = [\"{GHOST}\"]\ntenant_key = \"2fce678eb60d1651\"\n"),
+            1,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let hub = HubProcess::start(binary(), dir.path(), &config).await;
+        let http = hub.http_url();
+        assert_eq!(FeishuWebhookSender::new(&http, "acme", None).post_plain(FLOW_JSON).await.status, 200);
+
+        let mut admin = admin(&hub).await;
+        let pass = admin.reconcile(reconcile_the_seed_day()).await.unwrap().into_inner();
+        let outcome = &pass.apps[0];
+        assert_eq!(outcome.error, "", "one rejected id does not abort the pass: {}", hub.log());
+        assert_eq!(
+            outcome.work_dates_reconciled,
+            vec!["2021-03-10".to_string()],
+            "user_tasks/query calls the id invalid (no such employee), so the day is whole"
+        );
+        let refused = api.calls().iter().filter(|c| c.path == "user_flows/query" && c.code == 1220004).count();
+        assert!(refused >= 2, "the batch, then the id alone: {:?}", api.calls());
+        let punches: Vec<String> = everything(&hub).await.into_iter().filter_map(|e| match e.fact {
+            Some(log_entry::Fact::Punch(p)) => Some(p.record_id),
+            _ => None,
+        }).collect();
+        assert!(punches.contains(&MISSING_RECORD.to_string()), "the known employee's punches were pulled: {punches:?}");
+    };
+
+    a_task_event_without_status_changes_pulls_the_employees_day => |db: TestDatabase| async move {
+        let feishu = FakeFeishu::start_with_api(FakeFeishuApi::new(APP_ID, APP_SECRET)).await;
+        let api = feishu.api().clone();
+        vendor_truth(&api);
+        let dir = tempfile::tempdir().unwrap();
+        let hub = HubProcess::start(binary(), dir.path(), &config(&db, feishu.base_url())).await;
+        // The seed task event, to the app that pulls, saying a day changed
+        // but not how.
+        let mut event: serde_json::Value = serde_json::from_str(TASK_JSON).unwrap();
+        event["header"]["token"] = json!(FLOW_TOKEN);
+        event["header"]["app_id"] = json!(APP_ID);
+        event["event"]["status_changes"] = json!([]);
+        let http = hub.http_url();
+        let status = FeishuWebhookSender::new(&http, "acme", None).post_plain(&event.to_string()).await.status;
+        assert_eq!(status, 200);
+
+        // The job committed with the push pulls the day; its facts arrive.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let entries = loop {
+            let entries = everything(&hub).await;
+            let pulled = entries.iter().any(|e| matches!(&e.fact, Some(log_entry::Fact::ShiftResult(_))));
+            if pulled {
+                break entries;
+            }
+            assert!(std::time::Instant::now() < deadline, "the day was never pulled: {}", hub.log());
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        };
+        let results: Vec<_> = entries.iter().filter_map(|e| match &e.fact {
+            Some(log_entry::Fact::ShiftResult(s)) => Some(s),
+            _ => None,
+        }).collect();
+        let on_duty = results.iter().find(|s| s.direction == WorkDirection::OnDuty as i32).expect("on-duty result");
+        assert_eq!(on_duty.work_date, "2021-03-10");
+        assert_eq!(on_duty.employee_id, EMPLOYEE);
+        assert_eq!(on_duty.status, ShiftStatus::Normal as i32, "what Feishu says of the day");
+        assert_eq!(on_duty.business_key, format!("{EMPLOYEE}/2021-03-10/1/on"), "keyed as a push keys it");
+        assert!(api.calls().iter().any(|c| c.path == "user_tasks/query"));
+        assert!(api.calls().iter().any(|c| c.path == "user_flows/query"));
     };
 
     a_bad_window_is_refused => |db: TestDatabase| async move {

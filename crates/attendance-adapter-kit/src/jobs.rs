@@ -9,6 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use attendance_proto::hub::{HubStore, TakenJob};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::HubContext;
 
 /// What a queue's jobs do.
 #[async_trait]
@@ -45,6 +48,12 @@ impl JobWorker {
     /// The pause before attempt `attempts + 1`: 2 s, 4 s, 8 s, ... up to 5 min.
     fn retry_after(attempts: i32) -> Duration {
         Duration::from_secs(2u64.saturating_pow(attempts.clamp(1, 30) as u32).min(300))
+    }
+
+    /// Works the queue in the background against the hub's store until the
+    /// hub stops.
+    pub fn spawn(self, hub: &HubContext, handler: Arc<dyn JobHandler>) -> JoinHandle<()> {
+        tokio::spawn(self.run(hub.store.clone(), handler, hub.stop.clone()))
     }
 
     /// Works the queue until `stop`.

@@ -10,6 +10,7 @@ use std::time::Duration;
 use attendance_adapter_kit::api::{
     read_json, ApiClientCore, Attempt, Backoff, FreshToken, GiveUp, HttpError, RetryPolicy,
 };
+use attendance_adapter_kit::lenient::nullable;
 use attendance_adapter_kit::Secret;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,10 @@ const INVALID_TOKEN_CODES: [i64; 3] = [99991663, 99991664, 99991671];
 /// Throttled (HTTP 429, or HTTP 400 with this code on some old APIs): the
 /// one kind of answer a call retries, after the wait Feishu asks for.
 const THROTTLED_CODE: i64 = 99991400;
+/// "User does not exist or no permission" (用户不存在或没有权限): the error
+/// tables of `user_flows/query` and `user_tasks/query`.
+pub const USER_REJECTED_CODE: i64 = 1220004;
+const USER_FLOWS_QUERY_PATH: &str = "/open-apis/attendance/v1/user_flows/query";
 
 /// How to reach one app's API.
 #[derive(Clone, Debug)]
@@ -100,73 +105,118 @@ pub struct FeishuApi {
     core: ApiClientCore<i64>,
 }
 
-/// One punch as `user_flows/query` returns it.
+/// One punch as `user_flows/query` returns it. Every field is optional and
+/// `null` reads as absent, as in the GO SDK's `UserFlow` (pointers and
+/// `omitempty` throughout), so one odd record never fails a whole answer.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-#[serde(default)]
 pub struct UserFlow {
+    #[serde(default, deserialize_with = "nullable")]
     pub user_id: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub creator_id: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub location_name: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub check_time: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub comment: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub record_id: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub ssid: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub bssid: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub is_field: bool,
+    #[serde(default, deserialize_with = "nullable")]
     pub is_wifi: bool,
-    #[serde(rename = "type")]
-    pub kind: i64,
+    #[serde(rename = "type", default, deserialize_with = "nullable")]
+    pub kind: Option<i64>,
+    #[serde(default, deserialize_with = "nullable")]
     pub photo_urls: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "nullable")]
     pub device_id: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub check_result: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub external_id: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub idempotent_id: String,
 }
 
 /// One check point pair of a day, as `user_tasks/query` returns it.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-#[serde(default)]
 pub struct TaskRecord {
+    #[serde(default, deserialize_with = "nullable")]
     pub check_in_record_id: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub check_in_record: Option<UserFlow>,
+    #[serde(default, deserialize_with = "nullable")]
     pub check_out_record_id: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub check_out_record: Option<UserFlow>,
+    #[serde(default, deserialize_with = "nullable")]
     pub check_in_result: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub check_out_result: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub check_in_result_supplement: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub check_out_result_supplement: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub check_in_shift_time: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub check_out_shift_time: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub task_shift_type: i64,
 }
 
 /// One employee-day as `user_tasks/query` returns it.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-#[serde(default)]
 pub struct UserTaskResult {
+    #[serde(default, deserialize_with = "nullable")]
     pub result_id: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub user_id: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub employee_name: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub day: i64,
+    #[serde(default, deserialize_with = "nullable")]
     pub group_id: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub shift_id: String,
+    #[serde(default, deserialize_with = "nullable")]
     pub records: Vec<TaskRecord>,
+}
+
+/// What `user_flows/query` gave for some users.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UserFlows {
+    pub user_flow_results: Vec<UserFlow>,
+    /// The ids Feishu refused with code 1220004 (unknown, or not the app's
+    /// to see), each asked alone to be sure.
+    pub rejected_user_ids: Vec<String>,
 }
 
 /// The useful part of a `user_tasks/query` answer.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-#[serde(default)]
 pub struct UserTasks {
+    #[serde(default, deserialize_with = "nullable")]
     pub user_task_results: Vec<UserTaskResult>,
+    #[serde(default, deserialize_with = "nullable")]
     pub invalid_user_ids: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
     pub unauthorized_user_ids: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
-#[serde(default)]
 struct Envelope {
+    #[serde(default, deserialize_with = "nullable")]
     code: i64,
+    #[serde(default, deserialize_with = "nullable")]
     msg: String,
+    #[serde(default)]
     data: Value,
 }
 
@@ -306,39 +356,69 @@ impl FeishuApi {
             .map_err(|e| HttpError::decode(path, e).into())
     }
 
-    /// Every valid punch of the users with check time in `[from, to)` (seconds).
+    /// Every valid punch of the users with check time in `[from, to)`
+    /// (seconds), and the users Feishu rejected.
+    ///
+    /// `user_flows/query` has no `ignore_invalid_users`: one id it does not
+    /// know, or may not show, fails the whole call with code 1220004
+    /// (用户不存在或没有权限, the error table of the user_flows/query doc) and
+    /// does not say which. So a refused batch is split in halves and each
+    /// asked again, down to the single id, which is then dropped and
+    /// reported; everyone else's punches are still pulled.
     pub async fn query_user_flows(
         &self,
         user_ids: &[String],
         from_seconds: i64,
         to_seconds: i64,
-    ) -> Result<Vec<UserFlow>, ApiError> {
+    ) -> Result<UserFlows, ApiError> {
         #[derive(Deserialize, Default)]
-        #[serde(default)]
         struct Data {
+            #[serde(default, deserialize_with = "nullable")]
             user_flow_results: Vec<UserFlow>,
         }
-        let mut flows = Vec::new();
-        for chunk in user_ids.chunks(MAX_USERS_PER_CALL) {
+        let mut answer = UserFlows::default();
+        // Batches still to ask, last first; each at most MAX_USERS_PER_CALL.
+        let mut batches: Vec<&[String]> = user_ids.chunks(MAX_USERS_PER_CALL).rev().collect();
+        while let Some(batch) = batches.pop() {
             let body = serde_json::json!({
-                "user_ids": chunk,
+                "user_ids": batch,
                 "check_time_from": from_seconds.to_string(),
                 "check_time_to": to_seconds.to_string(),
             });
-            let data: Data = self
+            let asked: Result<Data, ApiError> = self
                 .call(
                     reqwest::Method::POST,
-                    "/open-apis/attendance/v1/user_flows/query",
+                    USER_FLOWS_QUERY_PATH,
                     &[
                         ("employee_type", "employee_id".into()),
                         ("include_terminated_user", "true".into()),
                     ],
                     Some(&body),
                 )
-                .await?;
-            flows.extend(data.user_flow_results);
+                .await;
+            match asked {
+                Ok(data) => answer.user_flow_results.extend(data.user_flow_results),
+                Err(ApiError::Vendor { code, msg, .. }) if code == USER_REJECTED_CODE => {
+                    if let [user_id] = batch {
+                        tracing::warn!(
+                            app = %self.config.app,
+                            api = USER_FLOWS_QUERY_PATH,
+                            user_id = %user_id,
+                            code,
+                            %msg,
+                            "feishu rejected this user id; its punches are not pulled"
+                        );
+                        answer.rejected_user_ids.push(user_id.clone());
+                    } else {
+                        let (first, second) = batch.split_at(batch.len() / 2);
+                        batches.push(second);
+                        batches.push(first);
+                    }
+                }
+                Err(error) => return Err(error),
+            }
         }
-        Ok(flows)
+        Ok(answer)
     }
 
     /// One punch by its record id.

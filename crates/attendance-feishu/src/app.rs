@@ -2,6 +2,9 @@
 //! authenticate what Feishu sends for it.
 
 use attendance_adapter_kit::Secret;
+use chrono_tz::Tz;
+
+use crate::translate::Recipient;
 
 /// One Feishu app the hub accepts pushes for, served at
 /// `/webhooks/feishu/{name}`.
@@ -15,9 +18,24 @@ pub struct FeishuApp {
     pub verification_token: Secret,
     /// The Encrypt Key from the developer console, if one is set there.
     pub encrypt_key: Option<Secret>,
+    /// The configured `time_zone`: the zone of approval events' wall-clock
+    /// times.
+    pub time_zone: Tz,
+    /// Whether the app pulls (has an app_secret), so its events may queue
+    /// pulls.
+    pub pulls: bool,
 }
 
 impl FeishuApp {
+    /// What translation needs to know of this app.
+    pub fn recipient(&self) -> Recipient<'_> {
+        Recipient {
+            app: &self.name,
+            zone: self.time_zone,
+            pulls: self.pulls,
+        }
+    }
+
     /// The key, if one is configured. An empty key would make signatures
     /// forgeable by anyone, so it counts as none.
     pub(crate) fn encrypt_key(&self) -> Option<&str> {
@@ -39,6 +57,8 @@ mod tests {
             app_id: "cli_1".into(),
             verification_token: "tok-secret".into(),
             encrypt_key: Some("key-secret".into()),
+            time_zone: chrono_tz::Asia::Shanghai,
+            pulls: false,
         };
         let shown = format!("{app:?}");
         assert!(!shown.contains("tok-secret"), "{shown}");
@@ -54,6 +74,8 @@ mod tests {
             app_id: "cli_1".into(),
             verification_token: "t".into(),
             encrypt_key: Some(Secret::default()),
+            time_zone: chrono_tz::Asia::Shanghai,
+            pulls: false,
         };
         assert_eq!(app.encrypt_key(), None);
     }

@@ -51,6 +51,9 @@ impl FeishuConfig {
             app_id: self.app_id.clone(),
             verification_token: self.verification_token.clone(),
             encrypt_key: self.encrypt_key.clone(),
+            time_zone: self.time_zone.parse().expect("validated by the config"),
+            // Only with an app_secret can it call the API.
+            pulls: !self.app_secret.is_empty(),
         }
     }
 }

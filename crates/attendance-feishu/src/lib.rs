@@ -3,7 +3,7 @@
 //!
 //! The flow is `wire` (what Feishu sends) → `verify` (the only way to obtain a
 //! [`VerifiedEvent`]) → `translate` (pure) → a [`DeliverySink`] chosen by the
-//! caller. `api`, `pull` and `reconcile` are the pull side; `config` is the
+//! caller. `api`, `pull`, `reconcile` and `jobs` are the pull side; `config` is the
 //! `[[feishu]]` section and `runtime::start` plugs the adapter into the hub.
 //! This crate knows nothing of storage.
 //!
@@ -15,6 +15,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod frame;
+pub mod jobs;
 pub mod long_connection;
 pub mod mapping;
 pub mod pull;
@@ -30,6 +31,6 @@ pub use app::FeishuApp;
 pub use config::FeishuConfig;
 pub use error::WebhookError;
 pub use runtime::start;
-pub use translate::translate;
+pub use translate::{translate, Recipient};
 pub use verify::{verify, Verified, VerifiedEvent};
 pub use webhook::router;

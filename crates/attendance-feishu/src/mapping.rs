@@ -18,20 +18,31 @@ use crate::wire::{
     WORK_APPROVAL_REVERT,
 };
 
-/// The `type` of a punch flow that came from an attendance machine
-/// (`attendance.user_flow.created_v1`, §3.1; `user_flows/query`, §4.2).
+/// A flow's `type` (GO SDK `service/attendance/v1/model.go`, `UserFlow.Type`
+/// 记录生成方式; §3.1, §4.2): who or what made the punch. Only a punch the
+/// employee made (0 by hand, 6 quick punch) or an attendance machine (5)
+/// was captured by a device; the rest were written by someone or something
+/// else and say nothing of GPS or Wi-Fi.
+const USER_PUNCH_TYPE: i64 = 0;
 const MACHINE_PUNCH_TYPE: i64 = 5;
+const QUICK_PUNCH_TYPE: i64 = 6;
+/// 1 admin edit, 2 correction (补卡), 3 system, 4 automatic off-duty
+/// (下班免打卡), 7 import through the open platform.
+const WRITTEN_PUNCH_TYPES: [i64; 5] = [1, 2, 3, 4, 7];
 
 /// How a punch was made, from a flow's `is_wifi` and `type` (§3.1, §4.2):
-/// Wi-Fi when `is_wifi`, a machine for type 5, else the phone's position.
-/// The same rule for push and pull, so both agree.
+/// Wi-Fi when `is_wifi` says so; else a machine for type 5, the phone's
+/// position for a punch the employee made (0, 6), and `Other` for a record
+/// written by an admin, a correction, the system, the off-duty rule or an
+/// import, which no device captured. With no `type`, or one this code does
+/// not know, nothing says how. The same rule for push and pull.
 pub fn punch_method(is_wifi: bool, kind: Option<i64>) -> PunchMethod {
-    if is_wifi {
-        PunchMethod::Wifi
-    } else if kind == Some(MACHINE_PUNCH_TYPE) {
-        PunchMethod::Machine
-    } else {
-        PunchMethod::Gps
+    match kind {
+        _ if is_wifi => PunchMethod::Wifi,
+        Some(MACHINE_PUNCH_TYPE) => PunchMethod::Machine,
+        Some(USER_PUNCH_TYPE | QUICK_PUNCH_TYPE) => PunchMethod::Gps,
+        Some(kind) if WRITTEN_PUNCH_TYPES.contains(&kind) => PunchMethod::Other,
+        _ => PunchMethod::Unspecified,
     }
 }
 

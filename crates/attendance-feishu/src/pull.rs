@@ -3,8 +3,8 @@
 
 use attendance_adapter_kit::translation::pull_provenance;
 use attendance_proto::v1::{
-    Device, Location, Provenance, Punch, PunchValidity, ShiftResult, Source, Vendor, Wifi,
-    WorkDirection,
+    Device, Location, Provenance, Punch, PunchOrigin, PunchValidity, ShiftResult, Source, Vendor,
+    Wifi, WorkDirection,
 };
 use attendance_proto::Timestamp;
 
@@ -57,7 +57,7 @@ pub fn punch_from_flow(pull: &PullSource, flow: &UserFlow) -> Option<Punch> {
     }
     let check_time = seconds(&flow.check_time)?;
     // The same rule as for the pushed event, so push and pull agree.
-    let method = mapping::punch_method(flow.is_wifi, Some(flow.kind));
+    let method = mapping::punch_method(flow.is_wifi, flow.kind);
     Some(Punch {
         source: Some(pull.source()),
         business_key: flow.record_id.clone(),
@@ -79,8 +79,10 @@ pub fn punch_from_flow(pull: &PullSource, flow: &UserFlow) -> Option<Punch> {
         method: method as i32,
         method_original: format!("is_wifi={}", flow.is_wifi),
         field_punch: flow.is_field,
-        origin: mapping::punch_origin(flow.kind) as i32,
-        origin_original: flow.kind.to_string(),
+        origin: flow
+            .kind
+            .map_or(PunchOrigin::Unspecified, mapping::punch_origin) as i32,
+        origin_original: flow.kind.map(|n| n.to_string()).unwrap_or_default(),
         // The API only returns flows Feishu counts.
         validity: PunchValidity::Valid as i32,
         comment: flow.comment.clone(),
@@ -98,22 +100,58 @@ pub fn iso_date(day: i64) -> Option<String> {
     chrono::NaiveDate::from_ymd_opt(y as i32, m as u32, d as u32).map(|date| date.to_string())
 }
 
+/// `task_shift_type` of a normal segment; 1 is an overtime segment (GO SDK
+/// `TaskResult.TaskShiftType`: 班次类型，0正常，1加班班次). The pull asks for
+/// overtime segments (`need_overtime_result`), which come in the same
+/// `records` list as the normal ones.
+const NORMAL_SEGMENT: i64 = 0;
+
 /// The shift results of one pulled employee-day: an on-duty and an off-duty
-/// check point per record, numbered from 1 like the pushed event's `index`.
+/// check point per record. Normal segments are numbered from 1 among
+/// themselves, like the pushed event's `index`, and keyed as the push keys
+/// them; overtime segments (and any other `task_shift_type`) are numbered
+/// among their own kind under a key that names it, so an overtime segment
+/// never takes the key of a normal one whatever its position in the list.
 pub fn shift_results_from_task(pull: &PullSource, task: &UserTaskResult) -> Vec<ShiftResult> {
     let Some(work_date) = iso_date(task.day) else {
         return Vec::new();
     };
     let mut results = Vec::with_capacity(task.records.len() * 2);
-    for (i, record) in task.records.iter().enumerate() {
-        let index = i as i32 + 1;
+    let mut seen_of_kind: std::collections::BTreeMap<i64, i32> = Default::default();
+    for record in &task.records {
+        let seen = seen_of_kind.entry(record.task_shift_type).or_insert(0);
+        *seen += 1;
+        let segment = Segment {
+            index: *seen,
+            shift_type: record.task_shift_type,
+        };
         for direction in [WorkDirection::OnDuty, WorkDirection::OffDuty] {
             results.push(check_point(
-                pull, task, record, &work_date, index, direction,
+                pull, task, record, &work_date, segment, direction,
             ));
         }
     }
     results
+}
+
+/// Which segment of the day a record is: its kind and its number among
+/// segments of that kind.
+#[derive(Clone, Copy)]
+struct Segment {
+    index: i32,
+    shift_type: i64,
+}
+
+impl Segment {
+    /// The business key's segment part: `{index}` for a normal segment, as
+    /// the push keys it; `overtime/{index}` for an overtime one.
+    fn key(self) -> String {
+        match self.shift_type {
+            NORMAL_SEGMENT => self.index.to_string(),
+            1 => format!("overtime/{}", self.index),
+            other => format!("shift_type_{other}/{}", self.index),
+        }
+    }
 }
 
 fn check_point(
@@ -121,7 +159,7 @@ fn check_point(
     task: &UserTaskResult,
     record: &TaskRecord,
     work_date: &str,
-    index: i32,
+    segment: Segment,
     direction: WorkDirection,
 ) -> ShiftResult {
     let on = direction == WorkDirection::OnDuty;
@@ -147,13 +185,13 @@ fn check_point(
     let (location_result, location_result_original) = mapping::location_result(extra);
     ShiftResult {
         source: Some(pull.source()),
-        business_key: format!("{}/{work_date}/{index}/{work_type}", task.user_id),
+        business_key: format!("{}/{work_date}/{}/{work_type}", task.user_id, segment.key()),
         employee_id: task.user_id.clone(),
         work_date: work_date.into(),
         time_zone: pull.time_zone.clone(),
         group_id: task.group_id.clone(),
         shift_id: task.shift_id.clone(),
-        index,
+        index: segment.index,
         direction: direction as i32,
         direction_original: work_type.into(),
         status: mapping::shift_status(result) as i32,

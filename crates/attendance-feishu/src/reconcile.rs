@@ -59,7 +59,7 @@ impl DayPuller for FeishuPuller {
             .await?;
 
         let mut pulled = Pulled::empty(window);
-        for flow in &flows {
+        for flow in &flows.user_flow_results {
             let Some(punch) = punch_from_flow(&pull, flow) else {
                 tracing::warn!(app = %config.app, record_id = %flow.record_id, "pulled flow without id or time skipped");
                 continue;
@@ -82,8 +82,25 @@ impl DayPuller for FeishuPuller {
                 }
             }
         }
-        // Users Feishu would not show us were not reconciled.
-        pulled.complete = tasks.unauthorized_user_ids.is_empty();
+        // Users Feishu would not show us were not reconciled. An id
+        // `user_flows/query` refused (1220004: unknown or not ours to see)
+        // is only harmless when `user_tasks/query` calls it invalid, i.e.
+        // no such employee; else its punches are missing from these days.
+        let unseen_flows = flows
+            .rejected_user_ids
+            .iter()
+            .filter(|id| !tasks.invalid_user_ids.contains(id))
+            .count();
+        if !flows.rejected_user_ids.is_empty() {
+            tracing::warn!(
+                app = %config.app,
+                tenant,
+                rejected = flows.rejected_user_ids.len(),
+                unseen = unseen_flows,
+                "feishu rejected some user ids; the others were pulled"
+            );
+        }
+        pulled.complete = tasks.unauthorized_user_ids.is_empty() && unseen_flows == 0;
         Ok(pulled)
     }
 }

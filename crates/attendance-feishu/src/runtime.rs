@@ -11,12 +11,26 @@ use attendance_adapter_kit::{HubContext, VendorRuntime};
 use attendance_proto::ingest::DeliverySink;
 use attendance_proto::v1::Vendor;
 
+use attendance_adapter_kit::jobs::JobWorker;
+use chrono_tz::Tz;
+
 use crate::api::{ApiConfig, FeishuApi};
 use crate::config::FeishuConfig;
+use crate::jobs::{queue_of, AppPulls};
 use crate::long_connection::{self, LongConnectionApp};
 use crate::reconcile::FeishuPuller;
 use crate::rederive::FeishuRetranslator;
 use attendance_adapter_kit::rederive::Retranslator;
+
+/// The app's `time_zone`.
+fn zone_of(app: &FeishuConfig) -> Tz {
+    app.time_zone.parse().expect("validated by the config")
+}
+
+/// Whether the app pulls: only with an app_secret can it call the API.
+fn pulls(app: &FeishuConfig) -> bool {
+    !app.app_secret.is_empty()
+}
 
 /// Starts the Feishu adapter for `apps` (validated by
 /// [`crate::config::validate`]).
@@ -38,6 +52,8 @@ pub fn start(apps: &[FeishuConfig], hub: &HubContext) -> VendorRuntime {
             app_id: app.app_id.clone(),
             app_secret: app.app_secret.expose().to_owned(),
             base_url: app.base_url.clone(),
+            time_zone: zone_of(app),
+            pulls: pulls(app),
         };
         runtime.tasks.push(tokio::spawn(long_connection::run(
             connection,
@@ -53,12 +69,13 @@ pub fn start(apps: &[FeishuConfig], hub: &HubContext) -> VendorRuntime {
             Arc::new(FeishuRetranslator {
                 app: app.name.clone(),
                 app_id: app.app_id.clone(),
+                time_zone: zone_of(app),
             }) as Arc<dyn Retranslator>
         })
         .collect();
     let calls = Arc::new(CallCounter::new(Vendor::Feishu));
     for app in apps {
-        if app.app_secret.is_empty() {
+        if !pulls(app) {
             tracing::info!(app = %app.name, "no app_secret: this app is not reconciled");
             continue;
         }
@@ -69,7 +86,20 @@ pub fn start(apps: &[FeishuConfig], hub: &HubContext) -> VendorRuntime {
             app.app_secret.expose(),
         );
         api_config.requests_per_second = app.requests_per_second;
-        let zone = app.time_zone.parse().expect("validated by the config");
+        let zone = zone_of(app);
+        let puller = Arc::new(FeishuPuller {
+            api: FeishuApi::new(api_config, calls.clone()),
+            zone,
+        });
+        // The pulls its events queue (committed with them), worked here.
+        let handler = Arc::new(AppPulls {
+            name: app.name.clone(),
+            puller: puller.clone(),
+            store: hub.store.clone(),
+        });
+        runtime
+            .tasks
+            .push(JobWorker::new(queue_of(&app.name)).spawn(hub, handler));
         runtime.reconcilers.push(Arc::new(ReconcilingApp {
             vendor: Vendor::Feishu,
             app: app.name.clone(),
@@ -78,10 +108,7 @@ pub fn start(apps: &[FeishuConfig], hub: &HubContext) -> VendorRuntime {
                 tenant: app.tenant_key.clone(),
                 employee_ids: app.roster.clone(),
             },
-            puller: Arc::new(FeishuPuller {
-                api: FeishuApi::new(api_config, calls.clone()),
-                zone,
-            }),
+            puller,
             calls: calls.clone(),
         }));
     }

@@ -414,6 +414,8 @@ mod tests {
             app_id: "cli_configured".into(),
             verification_token: token.into(),
             encrypt_key: key.map(Into::into),
+            time_zone: chrono_tz::Asia::Shanghai,
+            pulls: false,
         }
     }
 

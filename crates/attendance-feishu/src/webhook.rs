@@ -59,7 +59,7 @@ impl WebhookVendor for FeishuWebhook {
         };
         let delivery = translate(
             &event,
-            &app.name,
+            app.recipient(),
             Channel::Webhook,
             SystemTime::now().into(),
         );

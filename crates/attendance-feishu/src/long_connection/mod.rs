@@ -56,6 +56,10 @@ pub struct LongConnectionApp {
     pub app_secret: String,
     /// `https://open.feishu.cn`, `https://open.larksuite.com`, or a test server.
     pub base_url: String,
+    /// The configured `time_zone` (see [`crate::translate::Recipient::zone`]).
+    pub time_zone: chrono_tz::Tz,
+    /// Whether the app pulls (see [`crate::translate::Recipient::pulls`]).
+    pub pulls: bool,
 }
 
 impl std::fmt::Debug for LongConnectionApp {
@@ -179,6 +183,8 @@ mod tests {
             app_id: "cli_1".into(),
             app_secret: "s3cret".into(),
             base_url: "https://open.feishu.cn".into(),
+            time_zone: chrono_tz::Asia::Shanghai,
+            pulls: false,
         };
         let shown = format!("{app:?}");
         assert!(!shown.contains("s3cret"), "{shown}");

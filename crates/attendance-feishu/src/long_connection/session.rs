@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 use super::discovery::{dial, discover, parse_endpoint_url};
 use super::{ClientConfig, ConfigUpdate, LongConnectionApp};
 use crate::frame::{self, header, kind, Frame, Reassembler, METHOD_CONTROL, METHOD_DATA};
-use crate::translate::translate;
+use crate::translate::{translate, Recipient};
 use crate::verify::{verify_long_connection_payload, VerifiedEvent};
 
 /// Fragments of a split message wait this long after the last one arrived
@@ -229,7 +229,11 @@ impl Protocol for FeishuLongConnection {
     fn delivery(&self, event: &Event) -> Delivery {
         translate(
             &event.verified,
-            &self.app.name,
+            Recipient {
+                app: &self.app.name,
+                zone: self.app.time_zone,
+                pulls: self.app.pulls,
+            },
             Channel::LongConnection,
             SystemTime::now().into(),
         )

@@ -58,8 +58,12 @@ impl Context<'_> {
             &leave.instance_code,
             [&leave.employee_id, &leave.user_id, &leave.open_id],
         )?;
-        approval.start_time = instant("leave_start_time", leave.leave_start_time.as_ref())?;
-        approval.end_time = instant("leave_end_time", leave.leave_end_time.as_ref())?;
+        approval.start_time = instant(
+            self.zone,
+            "leave_start_time",
+            leave.leave_start_time.as_ref(),
+        )?;
+        approval.end_time = instant(self.zone, "leave_end_time", leave.leave_end_time.as_ref())?;
         set_duration(
             &mut approval,
             "leave_interval",
@@ -83,14 +87,16 @@ impl Context<'_> {
             &work.instance_code,
             [&work.employee_id, &work.user_id, &work.open_id],
         )?;
-        approval.start_time = instant("work_start_time", work.work_start_time.as_ref())?;
-        approval.end_time = instant("work_end_time", work.work_end_time.as_ref())?;
+        approval.start_time = instant(self.zone, "work_start_time", work.work_start_time.as_ref())?;
+        approval.end_time = instant(self.zone, "work_end_time", work.work_end_time.as_ref())?;
         // Several time ranges: the top-level pair is documented as present
         // too; should it be missing, the ranges' overall span stands in.
         for (position, range) in work.time_range.iter().enumerate() {
             let at = |reason: String| format!("time_range[{position}]: {reason}");
-            let start = instant("work_start_time", range.work_start_time.as_ref()).map_err(at)?;
-            let end = instant("work_end_time", range.work_end_time.as_ref()).map_err(at)?;
+            let start = instant(self.zone, "work_start_time", range.work_start_time.as_ref())
+                .map_err(at)?;
+            let end =
+                instant(self.zone, "work_end_time", range.work_end_time.as_ref()).map_err(at)?;
             if work.work_start_time.is_none() {
                 approval.start_time = earliest(approval.start_time, start);
             }
@@ -114,7 +120,7 @@ impl Context<'_> {
             &remedy.instance_code,
             [&remedy.employee_id, &remedy.user_id, &remedy.open_id],
         )?;
-        approval.corrected_time = instant("remedy_time", remedy.remedy_time.as_ref())?;
+        approval.corrected_time = instant(self.zone, "remedy_time", remedy.remedy_time.as_ref())?;
         approval.reason = remedy.remedy_reason;
         Ok(vec![Fact::Approval(approval)])
     }
@@ -129,8 +135,10 @@ impl Context<'_> {
         let mut legs_seconds: Option<i64> = None;
         for (position, leg) in trip.schedules.iter().enumerate() {
             let at = |reason: String| format!("schedules[{position}]: {reason}");
-            let start = instant("trip_start_time", leg.trip_start_time.as_ref()).map_err(at)?;
-            let end = instant("trip_end_time", leg.trip_end_time.as_ref()).map_err(at)?;
+            let start =
+                instant(self.zone, "trip_start_time", leg.trip_start_time.as_ref()).map_err(at)?;
+            let end =
+                instant(self.zone, "trip_end_time", leg.trip_end_time.as_ref()).map_err(at)?;
             approval.start_time = earliest(approval.start_time, start);
             approval.end_time = latest(approval.end_time, end);
             if let Some(seconds) =
@@ -155,8 +163,8 @@ impl Context<'_> {
             &out.instance_code,
             [&out.employee_id, &out.user_id, &out.open_id],
         )?;
-        approval.start_time = instant("out_start_time", out.out_start_time.as_ref())?;
-        approval.end_time = instant("out_end_time", out.out_end_time.as_ref())?;
+        approval.start_time = instant(self.zone, "out_start_time", out.out_start_time.as_ref())?;
+        approval.end_time = instant(self.zone, "out_end_time", out.out_end_time.as_ref())?;
         set_duration(
             &mut approval,
             "out_interval",
@@ -175,8 +183,8 @@ impl Context<'_> {
         )?;
         // The swap is worked at shift_time and given back at return_time; a
         // swap has no duration of its own.
-        approval.start_time = instant("shift_time", shift.shift_time.as_ref())?;
-        approval.end_time = instant("return_time", shift.return_time.as_ref())?;
+        approval.start_time = instant(self.zone, "shift_time", shift.shift_time.as_ref())?;
+        approval.end_time = instant(self.zone, "return_time", shift.return_time.as_ref())?;
         approval.reason = shift.shift_reason;
         Ok(vec![Fact::Approval(approval)])
     }
@@ -189,7 +197,7 @@ impl Context<'_> {
         let mut approval = self.approval(&revert.instance_code)?;
         // Checked so that a garbled revert is reported, though no field of
         // the model holds it (the raw JSON does).
-        instant("operate_time", revert.operate_time.as_ref())?;
+        instant(self.zone, "operate_time", revert.operate_time.as_ref())?;
         approval.status = ApprovalStatus::Withdrawn as i32;
         approval.status_original = if revert.status.is_empty() {
             self.event.event_type().to_owned()
@@ -208,7 +216,7 @@ impl Context<'_> {
         approval.employee_id = employee([&remedy.employee_id, "", ""])?;
         approval.status = mapping::approval_status(&remedy.status) as i32;
         approval.status_original = remedy.status;
-        approval.corrected_time = instant("remedy_time", remedy.remedy_time.as_ref())?;
+        approval.corrected_time = instant(self.zone, "remedy_time", remedy.remedy_time.as_ref())?;
         approval.reason = remedy.remedy_reason;
         Ok(vec![Fact::Approval(approval)])
     }

@@ -14,12 +14,15 @@ mod approval;
 mod time;
 
 use attendance_adapter_kit::translation::{recognized, require};
-use attendance_proto::ingest::{Delivery, Fact};
+use attendance_proto::ingest::{Delivery, Fact, Job};
 use attendance_proto::v1::{
     Channel, Provenance, Punch, PunchOrigin, PunchRisk, PunchValidity, ShiftResult, Source, Vendor,
 };
 use attendance_proto::Timestamp;
+use chrono::NaiveDate;
+use chrono_tz::Tz;
 
+use crate::jobs::DayPull;
 use crate::mapping;
 use crate::verify::VerifiedEvent;
 use crate::wire::{
@@ -32,17 +35,31 @@ use time::{
     fractional_seconds_timestamp, millis_timestamp, optional_int, seconds_timestamp, work_date,
 };
 
+/// What translation needs to know of the app an event came to.
+#[derive(Clone, Copy, Debug)]
+pub struct Recipient<'a> {
+    /// The configured app name: `Source.app`, and the queue of its pulls.
+    pub app: &'a str,
+    /// The app's `time_zone`: approval events give wall-clock times with no
+    /// zone, in the zone of the tenant's attendance.
+    pub zone: Tz,
+    /// Whether the app pulls (it has an app_secret): only then does an
+    /// event that cannot say enough queue a pull of the employee's day.
+    pub pulls: bool,
+}
+
 /// Translates one verified event received through `channel` for the app
-/// configured as `app`.
+/// `recipient`.
 pub fn translate(
     event: &VerifiedEvent,
-    app: &str,
+    recipient: Recipient<'_>,
     channel: Channel,
     received_time: Timestamp,
 ) -> Delivery {
     let context = Context {
         event,
-        app,
+        app: recipient.app,
+        zone: recipient.zone,
         channel,
         received_time,
     };
@@ -65,9 +82,14 @@ pub fn translate(
         _ => None,
     };
     let (recognition, facts) = recognized(translated);
+    let jobs = if recipient.pulls {
+        context.pulls_called_for()
+    } else {
+        Vec::new()
+    };
     Delivery {
         vendor: Vendor::Feishu,
-        app: app.to_owned(),
+        app: recipient.app.to_owned(),
         tenant: event.tenant().to_owned(),
         channel,
         event_id: event.event_id().to_owned(),
@@ -75,13 +97,14 @@ pub fn translate(
         raw_json: event.json().to_owned(),
         recognition,
         facts,
-        jobs: Vec::new(),
+        jobs,
     }
 }
 
 struct Context<'a> {
     event: &'a VerifiedEvent,
     app: &'a str,
+    zone: Tz,
     channel: Channel,
     received_time: Timestamp,
 }
@@ -172,6 +195,37 @@ impl Context<'_> {
             ..Punch::default()
         };
         Ok(vec![Fact::Punch(punch)])
+    }
+
+    /// The pulls this event calls for, committed with it as jobs: a
+    /// `user_task.updated_v1` without `status_changes` says a day changed
+    /// but not how (the doc's field is a list that may be empty, and the GO
+    /// SDK's `StatusChanges` is optional), so the employee's day is pulled
+    /// from `user_tasks/query` and `user_flows/query` and the facts resolved
+    /// from what Feishu says there.
+    fn pulls_called_for(&self) -> Vec<Job> {
+        if self.event.event_type() != USER_TASK_UPDATED_V1 {
+            return Vec::new();
+        }
+        let Ok(task) = serde_json::from_value::<UserTaskUpdated>(self.event.event().clone()) else {
+            return Vec::new();
+        };
+        let work_date = task
+            .date
+            .as_ref()
+            .and_then(work_date)
+            .and_then(|date| NaiveDate::parse_from_str(&date, "%Y-%m-%d").ok());
+        match work_date {
+            Some(work_date) if task.status_changes.is_empty() && !task.employee_id.is_empty() => {
+                vec![DayPull {
+                    tenant: self.event.tenant().to_owned(),
+                    employee_id: task.employee_id,
+                    work_date,
+                }
+                .job(self.app)]
+            }
+            _ => Vec::new(),
+        }
     }
 
     fn user_task_updated(&self) -> Result<Vec<Fact>, String> {

@@ -6,16 +6,9 @@ use attendance_adapter_kit::lenient::parse_strict_i64;
 use attendance_adapter_kit::translation::MAX_TIMESTAMP_SECONDS;
 use attendance_proto::Timestamp;
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
+use chrono_tz::Tz;
 
 use crate::wire::IntOrString;
-
-/// The zone of the wall-clock times in approval events ("2006-01-02
-/// 15:04:05"). The events name no zone; Feishu shows and stores them in the
-/// tenant's zone, which for the tenants this hub serves is China Standard
-/// Time, Asia/Shanghai: UTC+8 with no daylight saving since 1991, so a fixed
-/// offset is exact for every date an approval can carry. A time that carries
-/// its own offset (RFC 3339) keeps it.
-const TENANT_UTC_OFFSET_SECONDS: i32 = 8 * 3600;
 
 /// An epoch number at least this large is milliseconds, not seconds: as
 /// seconds it would be past the year 5000, as milliseconds it is after 1973.
@@ -39,11 +32,14 @@ pub(super) fn seconds(name: &str, value: Option<&IntOrString>) -> Result<Option<
     }
 }
 
-/// An approval time: wall-clock text in the tenant's zone (see
-/// [`TENANT_UTC_OFFSET_SECONDS`]), RFC 3339 text with its own offset, or an
-/// epoch number (seconds, or milliseconds when that large), which is UTC.
-/// Absent, empty and `0` (Feishu's "unset") read as no time.
+/// An approval time: wall-clock text ("2006-01-02 15:04:05") in `zone`,
+/// the app's configured `time_zone` (the events name no zone; Feishu shows
+/// and stores them in the zone of the tenant's attendance, which the app's
+/// configuration states), RFC 3339 text with its own offset, or an epoch
+/// number (seconds, or milliseconds when that large), which is UTC. Absent,
+/// empty and `0` (Feishu's "unset") read as no time.
 pub(super) fn instant(
+    zone: Tz,
     name: &str,
     value: Option<&IntOrString>,
 ) -> Result<Option<Timestamp>, String> {
@@ -70,7 +66,7 @@ pub(super) fn instant(
     if text.is_empty() {
         return Ok(None);
     }
-    let at = wall_clock(text).ok_or_else(unreadable)?;
+    let at = wall_clock(text, zone).ok_or_else(unreadable)?;
     let seconds = at.timestamp();
     if !(0..=MAX_TIMESTAMP_SECONDS).contains(&seconds) {
         return Err(unreadable());
@@ -78,11 +74,10 @@ pub(super) fn instant(
     Ok(Some(Timestamp { seconds, nanos: 0 }))
 }
 
-fn wall_clock(text: &str) -> Option<DateTime<FixedOffset>> {
+fn wall_clock(text: &str, zone: Tz) -> Option<DateTime<FixedOffset>> {
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Some(at);
     }
-    let tenant = FixedOffset::east_opt(TENANT_UTC_OFFSET_SECONDS)?;
     let naive = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
         .iter()
         .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
@@ -91,7 +86,11 @@ fn wall_clock(text: &str) -> Option<DateTime<FixedOffset>> {
                 .ok()
                 .and_then(|date| date.and_hms_opt(0, 0, 0))
         })?;
-    tenant.from_local_datetime(&naive).single()
+    // A time the clocks skip (a spring-forward gap) names no instant and is
+    // reported; one they repeat (the autumn hour) is read as the first.
+    zone.from_local_datetime(&naive)
+        .earliest()
+        .map(|at| at.fixed_offset())
 }
 
 pub(super) fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {

@@ -13,7 +13,7 @@ use axum::http::{Request, StatusCode};
 use serde_json::{json, Map, Value};
 use tower::ServiceExt;
 
-use crate::support::{app_for, edited, redacted, verified, RecordingSink};
+use crate::support::{app_for, edited, recipient, redacted, verified, RecordingSink};
 
 const LEAVE_JSON: &str = include_str!("../fixtures/leave_approval_v2.json");
 const LEAVE_REVERT_JSON: &str = include_str!("../fixtures/leave_approval_revert.json");
@@ -32,7 +32,7 @@ const RECEIVED: Timestamp = Timestamp {
 };
 
 fn deliver(json: &str) -> Delivery {
-    translate(&verified(json), "main", Channel::Webhook, RECEIVED)
+    translate(&verified(json), recipient(), Channel::Webhook, RECEIVED)
 }
 
 fn approval(json: &str) -> Approval {

@@ -4,9 +4,15 @@
 //! its `.expect` twin the facts translated from it. The file name's prefix
 //! says which path reads it:
 //!
-//! - `event_*`: a plaintext webhook body, verified and translated;
+//! - `event_*`: a plaintext webhook body, verified and translated for an
+//!   app configured with the zone in its `.zone` twin, if it has one (else
+//!   Asia/Shanghai); the jobs the delivery queues follow its facts;
 //! - `user_flows_*`: a `user_flows/query` answer, each flow a pulled punch;
 //! - `user_tasks_*`: a `user_tasks/query` answer, each day's check points.
+//!
+//! Where the fixtures of the vendor-truth review come from (the official
+//! doc or SDK struct each is built from) is listed in
+//! `tests/data/mapping/SOURCES.md`.
 //!
 //! `UPDATE_EXPECT=1 cargo test -p attendance-feishu --test it mapping`
 //! rewrites the expectations; review the diff before committing it.
@@ -23,7 +29,7 @@ use attendance_proto::Timestamp;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::support::verified;
+use crate::support::{recipient_in, verified};
 
 const RECEIVED: Timestamp = Timestamp {
     seconds: 1_700_000_000,
@@ -40,8 +46,24 @@ fn check(fixture: &Path) {
     let json = std::fs::read_to_string(fixture).expect("the fixture reads");
     let name = fixture.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let actual = if name.starts_with("event_") {
-        let delivery = translate(&verified(&json), "main", Channel::Webhook, RECEIVED);
-        render(Some(&delivery.recognition), delivery.facts)
+        let zone = match std::fs::read_to_string(fixture.with_extension("zone")) {
+            Ok(zone) => zone
+                .trim()
+                .parse()
+                .expect("the .zone twin names an IANA zone"),
+            Err(_) => chrono_tz::Asia::Shanghai,
+        };
+        let delivery = translate(
+            &verified(&json),
+            recipient_in(zone),
+            Channel::Webhook,
+            RECEIVED,
+        );
+        let mut text = render(Some(&delivery.recognition), delivery.facts);
+        for job in &delivery.jobs {
+            let _ = writeln!(text, "{job:#?}");
+        }
+        text
     } else if name.starts_with("user_flows_") {
         let flows: Vec<UserFlow> = answer_list(&json, "user_flow_results");
         let facts = flows

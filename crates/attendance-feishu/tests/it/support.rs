@@ -2,7 +2,7 @@
 //! are the kit's, shared with the other vendors' tests.
 
 pub use attendance_adapter_kit::testing::{edited, RecordingSink};
-use attendance_feishu::{verify, FeishuApp, Verified, VerifiedEvent};
+use attendance_feishu::{verify, FeishuApp, Recipient, Verified, VerifiedEvent};
 use axum::http::HeaderMap;
 use serde_json::Value;
 
@@ -24,6 +24,22 @@ pub fn app_for(json: &str) -> FeishuApp {
         app_id: "cli_configured".into(),
         verification_token: token.into(),
         encrypt_key: None,
+        time_zone: chrono_tz::Asia::Shanghai,
+        pulls: true,
+    }
+}
+
+/// The app the fixtures are translated for: the default zone, and pulls.
+pub fn recipient() -> Recipient<'static> {
+    recipient_in(chrono_tz::Asia::Shanghai)
+}
+
+/// The app the fixtures are translated for, configured with `zone`.
+pub fn recipient_in(zone: chrono_tz::Tz) -> Recipient<'static> {
+    Recipient {
+        app: "main",
+        zone,
+        pulls: true,
     }
 }
 

@@ -9,7 +9,7 @@ use attendance_proto::v1::{
 use attendance_proto::Timestamp;
 use serde_json::{json, Value};
 
-use crate::support::{edited, verified, FLOW_JSON, TASK_JSON};
+use crate::support::{edited, recipient, verified, FLOW_JSON, TASK_JSON};
 
 const RECEIVED: Timestamp = Timestamp {
     seconds: 1_700_000_000,
@@ -17,7 +17,7 @@ const RECEIVED: Timestamp = Timestamp {
 };
 
 fn deliver(json: &str) -> Delivery {
-    translate(&verified(json), "main", Channel::Webhook, RECEIVED)
+    translate(&verified(json), recipient(), Channel::Webhook, RECEIVED)
 }
 
 fn punch(json: &str) -> Punch {
@@ -521,7 +521,7 @@ fn an_unparseable_create_time_leaves_vendor_create_time_empty() {
 fn the_channel_is_the_callers() {
     let delivery = translate(
         &verified(FLOW_JSON),
-        "main",
+        recipient(),
         Channel::LongConnection,
         RECEIVED,
     );

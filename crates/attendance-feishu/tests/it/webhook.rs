@@ -27,12 +27,16 @@ fn apps() -> Vec<FeishuApp> {
             app_id: "cli_plain".into(),
             verification_token: FLOW_TOKEN.into(),
             encrypt_key: None,
+            time_zone: chrono_tz::Asia::Shanghai,
+            pulls: false,
         },
         FeishuApp {
             name: "secure".into(),
             app_id: "cli_secure".into(),
             verification_token: FLOW_TOKEN.into(),
             encrypt_key: Some(KEY.into()),
+            time_zone: chrono_tz::Asia::Shanghai,
+            pulls: false,
         },
     ]
 }

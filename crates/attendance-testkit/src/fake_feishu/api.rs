@@ -32,6 +32,8 @@ struct ApiState {
     throttle_reset_seconds: u32,
     flows: Vec<Value>,
     tasks: Vec<Value>,
+    /// User ids Feishu does not know (or will not show this app).
+    rejected_users: Vec<String>,
     calls: Vec<ApiCall>,
 }
 
@@ -99,6 +101,14 @@ impl FakeFeishuApi {
     /// The day results `user_tasks/query` knows.
     pub fn set_tasks(&self, tasks: Vec<Value>) {
         self.with(|s| s.tasks = tasks);
+    }
+
+    /// User ids Feishu does not know: `user_flows/query` refuses any batch
+    /// holding one with HTTP 400 and code 1220004 (用户不存在或没有权限),
+    /// naming none; `user_tasks/query` lists them in `invalid_user_ids`
+    /// under `ignore_invalid_users=true`, else refuses likewise.
+    pub fn reject_users(&self, user_ids: &[&str]) {
+        self.with(|s| s.rejected_users = user_ids.iter().map(|id| id.to_string()).collect());
     }
 
     /// The next `n` calls are throttled (HTTP 429, code 99991400, reset header).
@@ -251,6 +261,14 @@ async fn query_flows(
         Ok(ids) => ids,
         Err(e) => return answer(&api, path, StatusCode::BAD_REQUEST, e),
     };
+    if api.with(|s| ids.iter().any(|id| s.rejected_users.contains(id))) {
+        return answer(
+            &api,
+            path,
+            StatusCode::BAD_REQUEST,
+            json!({"code": 1220004, "msg": "user does not exist or no permission"}),
+        );
+    }
     let (from, to) = (
         number(&body["check_time_from"]),
         number(&body["check_time_to"]),
@@ -304,6 +322,7 @@ async fn get_flow(
 async fn query_tasks(
     State(api): State<FakeFeishuApi>,
     headers: HeaderMap,
+    Query(query): Query<std::collections::HashMap<String, String>>,
     Json(body): Json<Value>,
 ) -> Response {
     let path = "user_tasks/query";
@@ -314,16 +333,41 @@ async fn query_tasks(
         Ok(ids) => ids,
         Err(e) => return answer(&api, path, StatusCode::BAD_REQUEST, e),
     };
+    let invalid: Vec<String> = api.with(|s| {
+        ids.iter()
+            .filter(|id| s.rejected_users.contains(id))
+            .cloned()
+            .collect()
+    });
+    let ignore_invalid = query.get("ignore_invalid_users").map(String::as_str) == Some("true");
+    if !invalid.is_empty() && !ignore_invalid {
+        return answer(
+            &api,
+            path,
+            StatusCode::BAD_REQUEST,
+            json!({"code": 1220004, "msg": "user does not exist or no permission"}),
+        );
+    }
     let (from, to) = (
         number(&body["check_date_from"]),
         number(&body["check_date_to"]),
     );
+    // Overtime segments (task_shift_type 1) only when asked for.
+    let overtime = body["need_overtime_result"] == json!(true);
     let results: Vec<Value> = api.with(|s| {
         s.tasks
             .iter()
             .filter(|t| ids.iter().any(|id| t["user_id"] == id.as_str()))
             .filter(|t| (from..=to).contains(&number(&t["day"])))
             .cloned()
+            .map(|mut task| {
+                if !overtime {
+                    if let Some(records) = task["records"].as_array_mut() {
+                        records.retain(|r| number(&r["task_shift_type"]) == 0);
+                    }
+                }
+                task
+            })
             .collect()
     });
     answer(
@@ -331,7 +375,7 @@ async fn query_tasks(
         path,
         StatusCode::OK,
         json!({"code": 0, "msg": "success", "data": {
-            "user_task_results": results, "invalid_user_ids": [], "unauthorized_user_ids": []
+            "user_task_results": results, "invalid_user_ids": invalid, "unauthorized_user_ids": []
         }}),
     )
 }
