@@ -28,8 +28,11 @@ static MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
 
 /// Serializes fact decisions and log appends across replicas, so that
 /// sequence order is commit order: a reader never sees seq N+1 before seq N
-/// commits, so it never skips a row.
-const LOG_APPEND_LOCK: i64 = 0x4154_5448_5542; // "ATTHUB"
+/// commits, so it never skips a row. Advisory locks are shared by every
+/// database of a server, so the key names this database: hubs on other
+/// databases of the same server never wait for this one.
+const LOG_APPEND_LOCK: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended(current_database() || '/log-append', 0))";
 pub(crate) const NOTIFY_CHANNEL: &str = "attendance_log";
 
 pub(crate) struct PostgresEngine {
@@ -316,8 +319,7 @@ impl WriteTx for Write<'_> {
             // for the append lock.
             return Ok(opened);
         }
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(LOG_APPEND_LOCK)
+        sqlx::query(LOG_APPEND_LOCK)
             .execute(&mut *self.conn)
             .await?;
         // Read after the lock, in a statement of its own, so its snapshot
@@ -561,16 +563,6 @@ impl WriteTx for Write<'_> {
     }
 }
 
-/// A stable advisory-lock key for a name (FNV-1a, so every replica agrees).
-pub(crate) fn lock_key(name: &str) -> i64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in name.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash as i64
-}
-
 /// Holds a session advisory lock; closing the connection (never returning
 /// it to the pool) is what releases the lock when the claim is dropped.
 struct AdvisoryClaim(Option<PoolConnection<Postgres>>);
@@ -740,10 +732,14 @@ impl Engine for PostgresEngine {
 
     async fn claim(&self, name: &str) -> Result<Option<Claim>, StoreError> {
         let mut connection = self.reader.acquire().await?;
-        let granted: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(lock_key(name))
-            .fetch_one(&mut *connection)
-            .await?;
+        // Keyed by database and name: every replica of this database agrees,
+        // and other databases of the server never contend.
+        let granted: bool = sqlx::query_scalar(
+            "SELECT pg_try_advisory_lock(hashtextextended(current_database() || '/' || $1, 0))",
+        )
+        .bind(name)
+        .fetch_one(&mut *connection)
+        .await?;
         Ok(granted.then(|| Box::new(AdvisoryClaim(Some(connection))) as Claim))
     }
 
