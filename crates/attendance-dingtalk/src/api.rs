@@ -349,6 +349,11 @@ impl DingTalkApi {
                 wait: None,
             }),
             code if INVALID_TOKEN_CODES.contains(&code) => Ok(refused),
+            // topapi endpoints wrap an expired token in 88 (鉴权异常) and say
+            // which in `sub_code`: 40014 (不合法的access_token).
+            AUTH_ERROR if sub_code(&answer).is_some_and(|sub| INVALID_TOKEN_CODES.contains(&sub)) => {
+                Ok(refused)
+            }
             _ if status == 401 => Ok(refused),
             code => {
                 let msg = answer["errmsg"].as_str().unwrap_or_default();
@@ -412,13 +417,15 @@ impl DingTalkApi {
                 .oapi(reqwest::Method::POST, LIST_RESULTS_PATH, Some(&body))
                 .await?;
             let page = items(&answer, "recordresult", LIST_RESULTS_PATH)?;
-            let count = page.len();
+            let empty = page.is_empty();
             results.extend(page);
-            let has_more = answer["hasMore"].as_bool().unwrap_or(false);
-            if !has_more || count == 0 {
+            // An empty page that claims more would page on forever.
+            if !answer["hasMore"].as_bool().unwrap_or(false) || empty {
                 return Ok(results);
             }
-            offset += count;
+            // The documented next offset is offset + limit, whatever the
+            // page held: a short page with `hasMore` skips nothing.
+            offset += MAX_PAGE_LIMIT;
         }
         Err(HttpError::decode(
             LIST_RESULTS_PATH,
@@ -494,6 +501,11 @@ fn items(answer: &Value, key: &str, path: &str) -> Result<Vec<Value>, ApiError> 
         Some(Value::Array(items)) => Ok(items.clone()),
         Some(_) => Err(HttpError::decode(path, format!("{key} is not a list")).into()),
     }
+}
+
+/// The `sub_code` of a topapi error (a string of digits in the answers).
+fn sub_code(answer: &Value) -> Option<i64> {
+    number(&answer["sub_code"])
 }
 
 /// An integer, or a string holding one.

@@ -15,15 +15,11 @@ impl Inbound<'_> {
     pub(super) fn overtime_duration(&self) -> Result<Vec<Fact>, String> {
         let event: OvertimeDurationEvent = self.parse()?;
         let items = event.data_list.ok_or("dataList is missing")?;
-        items
-            .iter()
-            .enumerate()
-            .map(|(position, item)| {
-                self.overtime(item)
-                    .map(Fact::Approval)
-                    .map_err(|reason| format!("dataList[{position}]: {reason}"))
-            })
-            .collect()
+        self.each_item(
+            items
+                .iter()
+                .map(|item| self.overtime(item).map(Fact::Approval)),
+        )
     }
 
     fn overtime(&self, item: &OvertimeDuration) -> Result<Approval, String> {
@@ -64,11 +60,19 @@ impl Inbound<'_> {
         let change: ApproveStatusChange = self.parse()?;
         require("processInstanceId", &change.process_instance_id)?;
         require("status", &change.status)?;
+        let status = mapping::approve_status(&change.status);
+        if status == ApprovalStatus::Unspecified {
+            // `finish` says the approval completed, not whether it was
+            // agreed: a fact would overwrite the outcome `bpms_instance_change`
+            // stated. The delivery is kept raw and the instance is read for
+            // the outcome ([`super::instance_pulls`]).
+            return Ok(Vec::new());
+        }
         let mut approval = self.instance_approval(&change.corp_id, &change.process_instance_id);
         approval.employee_id = change.user_id;
         approval.kind = mapping::approve_type_kind(&change.approve_type) as i32;
         approval.kind_original = change.approve_type;
-        approval.status = mapping::approve_status(&change.status) as i32;
+        approval.status = status as i32;
         approval.status_original = change.status;
         Ok(vec![Fact::Approval(approval)])
     }

@@ -238,10 +238,8 @@ impl Inbound<'_> {
     fn check_record(&self) -> Result<Vec<Fact>, String> {
         let event: CheckRecordEvent = self.parse()?;
         let records = event.data_list.ok_or("dataList is missing")?;
-        records
-            .iter()
-            .enumerate()
-            .map(|(position, record)| {
+        self.each_item(
+            records.iter().map(|record| {
                 punch_from_record(
                     record,
                     self.source(&record.corp_id),
@@ -249,9 +247,33 @@ impl Inbound<'_> {
                     self.raw_json,
                 )
                 .map(Fact::Punch)
-                .map_err(|reason| format!("dataList[{position}]: {reason}"))
-            })
-            .collect()
+            }),
+        )
+    }
+
+    /// The facts of a `dataList`, item by item: each item is its own punch
+    /// (or overtime day), so one unreadable item costs only itself. It is
+    /// logged, and stays in the delivery's raw JSON; only a list with no
+    /// readable item at all makes the delivery untranslatable.
+    fn each_item(
+        &self,
+        items: impl Iterator<Item = Result<Fact, String>>,
+    ) -> Result<Vec<Fact>, String> {
+        let mut facts = Vec::new();
+        let mut problems = Vec::new();
+        for (position, item) in items.enumerate() {
+            match item {
+                Ok(fact) => facts.push(fact),
+                Err(reason) => problems.push(format!("dataList[{position}]: {reason}")),
+            }
+        }
+        if facts.is_empty() && !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        for problem in &problems {
+            tracing::warn!(app = %self.app, event_id = %self.event_id, %problem, "dingtalk dataList item skipped");
+        }
+        Ok(facts)
     }
 
     /// A task is one approver's step: its `finish/agree` does not mean the

@@ -109,8 +109,10 @@ fn the_stream_punch_fixture_translates_field_by_field() {
     assert_eq!(source.app, "main");
     assert_eq!(source.app_id, CLIENT_ID);
     assert_eq!(source.tenant, "ding9f50b15b16741");
-    assert_eq!(punch.business_key, "FF62CD34", "bizId");
-    assert_eq!(punch.record_id, "FF62CD34");
+    // The instant, not `bizId` (an associated business id two punches may
+    // share); the push has no record id.
+    assert_eq!(punch.business_key, "ding9f50b15b16741/0126501/1570791880000");
+    assert_eq!(punch.record_id, "");
     assert_eq!(punch.employee_id, "0126501");
     assert_eq!(punch.employee_no, "");
     assert_eq!(punch.check_time, ms(1_570_791_880_000));
@@ -212,7 +214,7 @@ fn the_legacy_http_data_list_translates() {
         punch.source.as_ref().unwrap().tenant,
         "ding241f334c339e175b"
     );
-    assert_eq!(punch.business_key, "E6C151496AC6DF9FE68D6AEED5824667");
+    assert_eq!(punch.business_key, "ding241f334c339e175b/user0042/1611793083000");
     assert_eq!(punch.employee_id, "user0042");
     assert_eq!(punch.check_time, ms(1_611_793_083_000));
     assert_eq!(
@@ -257,7 +259,10 @@ fn the_supplementary_punch_takes_its_event_id_and_tenant_from_data() {
     let [punch] = punches(&delivery).try_into().unwrap();
     assert_eq!(punch.method, PunchMethod::Other as i32);
     assert_eq!(punch.method_original, "OTHER");
-    assert_eq!(punch.business_key, "23244E2D4ADBBC2BBFA475EBA6303735");
+    assert_eq!(
+        punch.business_key,
+        "dinged281b9ee2134221a39a90f97fcb1e09/02253726682920171716/1756083600000"
+    );
     assert_eq!(punch.employee_id, "02253726682920171716");
     assert_eq!(punch.location, None, "no place, no coordinates");
     assert_eq!(punch.device, None);
@@ -353,7 +358,14 @@ fn several_punches_give_one_fact_each_and_one_pull_per_day() {
         .into_iter()
         .map(|p| p.business_key)
         .collect();
-    assert_eq!(keys, ["a", "b", "c"]);
+    assert_eq!(
+        keys,
+        [
+            format!("{CORP_ID}/u1/1700000000000"),
+            format!("{CORP_ID}/u1/1700003600000"),
+            format!("{CORP_ID}/u2/1700000000000")
+        ]
+    );
     let pulls = pull_triggers(&delivery);
     assert_eq!(
         pulls
@@ -417,13 +429,21 @@ fn garbled_punches_are_untranslatable_and_keep_the_raw_body() {
 }
 
 #[test]
-fn one_bad_item_makes_the_whole_delivery_untranslatable() {
+fn one_bad_item_costs_only_itself() {
     let data = json!({"dataList": [
         {"userId": "u1", "checkTime": 1700000000000_i64},
         {"checkTime": 1700000000000_i64}
     ]})
     .to_string();
-    assert_untranslatable(&stream_of("attendance_check_record", &data), "dataList[1]");
+    let delivery = stream_of("attendance_check_record", &data);
+    assert_eq!(delivery.recognition, Recognition::Translated);
+    let [punch] = punches(&delivery).try_into().unwrap();
+    assert_eq!(punch.employee_id, "u1");
+    let none_readable = json!({"dataList": [{"checkTime": 1700000000000_i64}]}).to_string();
+    assert_untranslatable(
+        &stream_of("attendance_check_record", &none_readable),
+        "dataList[0]",
+    );
 }
 
 #[test]
@@ -664,8 +684,9 @@ fn every_approve_type_and_status_maps() {
     for (approve_type, kind) in [
         ("LEAVE", ApprovalKind::Leave),
         ("OVERTIME", ApprovalKind::Overtime),
-        ("TRAVEL", ApprovalKind::BusinessTrip),
-        ("OUT", ApprovalKind::GoOut),
+        // As DingTalk documents them: OUT 出差, TRAVEL 外出.
+        ("OUT", ApprovalKind::BusinessTrip),
+        ("TRAVEL", ApprovalKind::GoOut),
         ("NEW", ApprovalKind::Unspecified),
     ] {
         let data = edited(APPROVE_STATUS, |v| v["approveType"] = json!(approve_type));
@@ -675,15 +696,21 @@ fn every_approve_type_and_status_maps() {
     }
     for (status, expected) in [
         ("start", ApprovalStatus::Pending),
-        ("finish", ApprovalStatus::Approved),
         ("terminate", ApprovalStatus::Withdrawn),
         ("delete", ApprovalStatus::Deleted),
-        ("paused", ApprovalStatus::Unspecified),
     ] {
         let data = edited(APPROVE_STATUS, |v| v["status"] = json!(status));
         let approval = approval_of(&data);
         assert_eq!(approval.status, expected as i32, "{status}");
         assert_eq!(approval.status_original, status);
+    }
+    // `finish` (completed, agreed or refused) and unknown statuses say no
+    // outcome: no fact that could overwrite one, the instance is read.
+    for status in ["finish", "paused"] {
+        let data = edited(APPROVE_STATUS, |v| v["status"] = json!(status));
+        let delivery = stream_of("attendance_approve_status_change", &data);
+        assert_eq!(delivery.recognition, Recognition::Translated, "{status}");
+        assert!(delivery.facts.is_empty(), "{status}: {delivery:?}");
     }
     let data = edited(APPROVE_STATUS, |v| {
         v.as_object_mut().unwrap().remove("processInstanceId");
