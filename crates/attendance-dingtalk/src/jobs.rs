@@ -3,6 +3,7 @@
 //! found first (an approved 补卡 names no day), queued per app in the store
 //! and worked by whichever replica takes them.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -67,6 +68,9 @@ pub struct PullRouting {
     pub apps: Vec<(String, String)>,
     /// The app every pull goes to, when the route serves one app.
     pub only: Option<String>,
+    /// Each app's `time_zone`, in which a punch's instant is a work date;
+    /// `Asia/Shanghai` for an app not named here.
+    pub zones: BTreeMap<String, Tz>,
 }
 
 impl PullRouting {
@@ -93,7 +97,12 @@ impl PullRouting {
     /// Adds to `delivery` the jobs its facts call for: the employee-days to
     /// fetch and the approval instances whose day is only in their form.
     pub fn attach(&self, delivery: &mut Delivery) {
-        let days = pull_triggers(delivery)
+        let zone = self
+            .app_for(&delivery.tenant)
+            .and_then(|app| self.zones.get(app))
+            .copied()
+            .unwrap_or(chrono_tz::Asia::Shanghai);
+        let days = pull_triggers(delivery, zone)
             .into_iter()
             .map(|pull| (pull.tenant.clone(), PullJob::Day(pull)));
         let instances = instance_pulls(delivery)

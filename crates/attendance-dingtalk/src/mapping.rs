@@ -28,6 +28,20 @@ pub fn approval_kind_of_category(biz_category_id: &str) -> Option<ApprovalKind> 
     }
 }
 
+/// A kind as the operator names it in `process_kinds` (config), for
+/// approval forms whose `bizCategoryId` DingTalk does not list.
+pub fn configured_kind(name: &str) -> Option<ApprovalKind> {
+    match name {
+        "leave" => Some(ApprovalKind::Leave),
+        "overtime" => Some(ApprovalKind::Overtime),
+        "business_trip" => Some(ApprovalKind::BusinessTrip),
+        "go_out" => Some(ApprovalKind::GoOut),
+        "punch_correction" => Some(ApprovalKind::PunchCorrection),
+        "shift_swap" => Some(ApprovalKind::ShiftSwap),
+        _ => None,
+    }
+}
+
 /// `approveType` of `attendance_approve_status_change` (§2.4).
 ///
 /// Every version of DingTalk's page for this event (Stream, HTTP, RDS)

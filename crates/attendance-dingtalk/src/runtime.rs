@@ -54,9 +54,14 @@ pub fn start(apps: &[DingTalkConfig], hub: &HubContext) -> VendorRuntime {
         .iter()
         .map(|app| (app.name.clone(), app.corp_id.clone()))
         .collect();
+    let zones: std::collections::BTreeMap<String, chrono_tz::Tz> = apps
+        .iter()
+        .map(|app| (app.name.clone(), app.app().translation.time_zone))
+        .collect();
     let routing = |only: Option<String>| PullRouting {
         apps: corps.clone(),
         only,
+        zones: zones.clone(),
     };
     // Apps without callback keys are Stream-only: their route answers 404.
     let callback_apps: Vec<DingTalkApp> = apps

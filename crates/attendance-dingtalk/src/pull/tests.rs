@@ -175,6 +175,7 @@ fn failed_pushes_of_both_shapes_become_their_pushes() {
         callback_token: String::new(),
         callback_aes_key: String::new(),
         corp_id: None,
+        translation: Default::default(),
     };
     let received = pull().received_time;
     let record = json!({"userId": "u1", "checkTime": 1_606_126_400_000_i64, "bizId": "AB12", "locationMethod": "WIFI"});

@@ -29,7 +29,8 @@ impl Inbound<'_> {
             .ok_or_else(|| format!("workDate {work_date_ms} is out of range"))?;
         let source = self.source(&item.corp_id);
         let business_key = if item.key.is_empty() {
-            let day = work_date_of(&work_day).ok_or("workDate is out of range")?;
+            let day = work_date_of(&work_day, self.settings.time_zone)
+                .ok_or("workDate is out of range")?;
             format!("{};{};{}", source.tenant, item.userid, day.format("%Y%m%d"))
         } else {
             item.key.clone()

@@ -20,6 +20,9 @@ use crate::support::{
     STREAM_CHECK_RECORD,
 };
 
+/// The zone of the test app's attendance calendar (the default).
+const SHANGHAI: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+
 const RECEIVED: Timestamp = Timestamp {
     seconds: 1_700_000_100,
     nanos: 7,
@@ -72,7 +75,7 @@ fn assert_untranslatable(delivery: &Delivery, mentions: &str) {
     }
     assert!(delivery.facts.is_empty());
     assert!(!delivery.raw_json.is_empty(), "the raw body is kept");
-    assert!(pull_triggers(delivery).is_empty());
+    assert!(pull_triggers(delivery, SHANGHAI).is_empty());
 }
 
 fn ms(millis: i64) -> Option<Timestamp> {
@@ -157,7 +160,7 @@ fn the_stream_punch_fixture_translates_field_by_field() {
 
     // 2019-10-11T11:04:40Z is 19:04 on the 11th in China.
     assert_eq!(
-        pull_triggers(&delivery),
+        pull_triggers(&delivery, SHANGHAI),
         vec![DayPull {
             tenant: "ding9f50b15b16741".into(),
             employee_id: "0126501".into(),
@@ -273,7 +276,7 @@ fn the_supplementary_punch_takes_its_event_id_and_tenant_from_data() {
     );
     // 2025-08-25T01:00:00Z is 09:00 on the 25th in China.
     assert_eq!(
-        pull_triggers(&delivery),
+        pull_triggers(&delivery, SHANGHAI),
         vec![DayPull {
             tenant: "dinged281b9ee2134221a39a90f97fcb1e09".into(),
             employee_id: "02253726682920171716".into(),
@@ -366,7 +369,7 @@ fn several_punches_give_one_fact_each_and_one_pull_per_day() {
             format!("{CORP_ID}/u2/1700000000000")
         ]
     );
-    let pulls = pull_triggers(&delivery);
+    let pulls = pull_triggers(&delivery, SHANGHAI);
     assert_eq!(
         pulls
             .iter()
@@ -473,7 +476,7 @@ fn the_overtime_fixture_is_an_overtime_approval() {
     let provenance = approval.provenance.unwrap();
     assert_eq!(provenance.event_type, "attendance_overtime_duration");
     assert_eq!(provenance.vendor_create_time, ms(1_700_000_000_000));
-    assert!(pull_triggers(&delivery).is_empty());
+    assert!(pull_triggers(&delivery, SHANGHAI).is_empty());
 }
 
 #[test]
@@ -525,7 +528,7 @@ fn the_supply_fixture_is_an_approved_punch_correction() {
     assert_eq!(approval.raw_json, DATA_BPMS_SUPPLY);
 
     // The corrected day is only in the form: fetch the instance first.
-    assert!(pull_triggers(&delivery).is_empty());
+    assert!(pull_triggers(&delivery, SHANGHAI).is_empty());
     assert_eq!(
         instance_pulls(&delivery),
         vec![InstancePull {
@@ -742,7 +745,7 @@ fn result_changes_are_pull_triggers_over_both_channels() {
         );
         assert!(delivery.facts.is_empty());
         assert_eq!(
-            pull_triggers(&delivery),
+            pull_triggers(&delivery, SHANGHAI),
             vec![DayPull {
                 tenant: CORP_ID.into(),
                 employee_id: employee.into(),
@@ -759,7 +762,7 @@ fn result_changes_are_pull_triggers_over_both_channels() {
         let delivery = via_http(&json);
         assert_eq!(delivery.recognition, Recognition::Translated);
         assert_eq!(
-            pull_triggers(&delivery),
+            pull_triggers(&delivery, SHANGHAI),
             vec![DayPull {
                 tenant: "dinghttp".into(),
                 employee_id: employee.into(),
@@ -808,7 +811,7 @@ fn an_unknown_event_type_is_stored_raw_as_unknown() {
     assert_eq!(delivery.event_id, "evt-1");
     assert_eq!(delivery.tenant, CORP_ID);
     assert_eq!(delivery.raw_json, data);
-    assert!(pull_triggers(&delivery).is_empty());
+    assert!(pull_triggers(&delivery, SHANGHAI).is_empty());
 
     // Not even JSON: an unknown type is stored whatever it holds.
     let delivery = stream_of("attend_group_change", "not json");
@@ -856,12 +859,12 @@ fn the_configured_corp_is_the_tenant_of_last_resort() {
 #[test]
 fn pulls_ignore_deliveries_that_are_not_translated_dingtalk_ones() {
     let mut delivery = via_stream(STREAM_CHECK_RECORD);
-    assert_eq!(pull_triggers(&delivery).len(), 1);
+    assert_eq!(pull_triggers(&delivery, SHANGHAI).len(), 1);
     delivery.vendor = Vendor::Feishu;
-    assert!(pull_triggers(&delivery).is_empty());
+    assert!(pull_triggers(&delivery, SHANGHAI).is_empty());
     delivery.vendor = Vendor::Dingtalk;
     delivery.recognition = Recognition::Unknown;
-    assert!(pull_triggers(&delivery).is_empty());
+    assert!(pull_triggers(&delivery, SHANGHAI).is_empty());
 }
 
 #[test]
@@ -872,7 +875,7 @@ fn an_approved_correction_with_a_known_instant_triggers_that_day() {
         approval.corrected_time = ms(1_670_952_600_000);
     }
     assert_eq!(
-        pull_triggers(&delivery),
+        pull_triggers(&delivery, SHANGHAI),
         vec![DayPull {
             tenant: CORP_ID.into(),
             employee_id: "08058646137".into(),
