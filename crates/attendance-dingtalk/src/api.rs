@@ -351,7 +351,9 @@ impl DingTalkApi {
             code if INVALID_TOKEN_CODES.contains(&code) => Ok(refused),
             // topapi endpoints wrap an expired token in 88 (鉴权异常) and say
             // which in `sub_code`: 40014 (不合法的access_token).
-            AUTH_ERROR if sub_code(&answer).is_some_and(|sub| INVALID_TOKEN_CODES.contains(&sub)) => {
+            AUTH_ERROR
+                if sub_code(&answer).is_some_and(|sub| INVALID_TOKEN_CODES.contains(&sub)) =>
+            {
                 Ok(refused)
             }
             _ if status == 401 => Ok(refused),

@@ -234,17 +234,15 @@ impl Inbound<'_> {
     fn check_record(&self) -> Result<Vec<Fact>, String> {
         let event: CheckRecordEvent = self.parse()?;
         let records = event.data_list.ok_or("dataList is missing")?;
-        self.each_item(
-            records.iter().map(|record| {
-                punch_from_record(
-                    record,
-                    self.source(&record.corp_id),
-                    self.provenance(),
-                    self.raw_json,
-                )
-                .map(Fact::Punch)
-            }),
-        )
+        self.each_item(records.iter().map(|record| {
+            punch_from_record(
+                record,
+                self.source(&record.corp_id),
+                self.provenance(),
+                self.raw_json,
+            )
+            .map(Fact::Punch)
+        }))
     }
 
     /// The facts of a `dataList`, item by item: each item is its own punch

@@ -81,7 +81,10 @@ pub fn pull_triggers(delivery: &Delivery, zone: Tz) -> Vec<DayPull> {
             Fact::Punch(punch) => add(
                 &tenant_of(&punch.source),
                 &punch.employee_id,
-                punch.check_time.as_ref().and_then(|t| work_date_of(t, zone)),
+                punch
+                    .check_time
+                    .as_ref()
+                    .and_then(|t| work_date_of(t, zone)),
             ),
             Fact::Approval(approval) if is_approved_correction(approval) => add(
                 &tenant_of(&approval.source),

@@ -3,6 +3,7 @@
 //! and acks, and the callback router driven in-process with
 //! `tower::ServiceExt::oneshot`.
 
+mod api;
 mod callback;
 mod mapping;
 mod pulls;

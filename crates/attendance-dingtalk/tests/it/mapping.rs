@@ -22,11 +22,11 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use attendance_dingtalk::config::DingTalkConfig;
+use attendance_dingtalk::jobs::PullRouting;
 use attendance_dingtalk::pull::{
     facts_from_update_data, punches_from_records, shift_results_from_list, PullSource,
 };
-use attendance_dingtalk::config::DingTalkConfig;
-use attendance_dingtalk::jobs::PullRouting;
 use attendance_dingtalk::{translate_stream, DingTalkApp};
 use attendance_proto::ingest::{Fact, Recognition};
 use attendance_proto::Timestamp;
@@ -115,7 +115,8 @@ fn app_of(settings: Option<&Value>) -> DingTalkApp {
     let Some(settings) = settings else {
         return app;
     };
-    let mut text = String::from("name = 'main'\nclient_id = 'x'\nstream = true\nclient_secret = 's'\n");
+    let mut text =
+        String::from("name = 'main'\nclient_id = 'x'\nstream = true\nclient_secret = 's'\n");
     if let Some(zone) = settings["time_zone"].as_str() {
         let _ = writeln!(text, "time_zone = '{zone}'");
     }

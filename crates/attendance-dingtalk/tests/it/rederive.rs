@@ -81,7 +81,10 @@ fn each_channel_is_derived_again_as_it_arrived() {
     let item = failed["failed_list"][0].to_string();
     let recovered = translator.retranslate(&stored(Channel::FailedPushRecovery, "", &item));
     assert_eq!(recovered.recognition, Recognition::Translated);
-    assert_eq!(punch_keys(&recovered.facts), vec!["ding241f334c339e175b/zhangsan/1606126400000"]);
+    assert_eq!(
+        punch_keys(&recovered.facts),
+        vec!["ding241f334c339e175b/zhangsan/1606126400000"]
+    );
 
     let garbled = translator.retranslate(&stored(Channel::HttpCallback, "x", "not json"));
     assert!(matches!(

@@ -114,7 +114,10 @@ fn the_stream_punch_fixture_translates_field_by_field() {
     assert_eq!(source.tenant, "ding9f50b15b16741");
     // The instant, not `bizId` (an associated business id two punches may
     // share); the push has no record id.
-    assert_eq!(punch.business_key, "ding9f50b15b16741/0126501/1570791880000");
+    assert_eq!(
+        punch.business_key,
+        "ding9f50b15b16741/0126501/1570791880000"
+    );
     assert_eq!(punch.record_id, "");
     assert_eq!(punch.employee_id, "0126501");
     assert_eq!(punch.employee_no, "");
@@ -217,7 +220,10 @@ fn the_legacy_http_data_list_translates() {
         punch.source.as_ref().unwrap().tenant,
         "ding241f334c339e175b"
     );
-    assert_eq!(punch.business_key, "ding241f334c339e175b/user0042/1611793083000");
+    assert_eq!(
+        punch.business_key,
+        "ding241f334c339e175b/user0042/1611793083000"
+    );
     assert_eq!(punch.employee_id, "user0042");
     assert_eq!(punch.check_time, ms(1_611_793_083_000));
     assert_eq!(
