@@ -88,6 +88,20 @@ pub fn bpms_instance_status(kind: &str, result: &str) -> ApprovalStatus {
     }
 }
 
+/// `status` and `result` of an approval instance (v1.0 workflow API, the
+/// SDK's `GetProcessInstanceResponseBodyResult`): `RUNNING`, `TERMINATED`
+/// (withdrawn), `COMPLETED` with `agree` or `refuse`. Only `COMPLETED` and
+/// `agree` is approved.
+pub fn instance_status(status: &str, result: &str) -> ApprovalStatus {
+    match (status, result) {
+        ("RUNNING", _) => ApprovalStatus::Pending,
+        ("TERMINATED", _) => ApprovalStatus::Withdrawn,
+        ("COMPLETED", "agree") => ApprovalStatus::Approved,
+        ("COMPLETED", "refuse") => ApprovalStatus::Rejected,
+        _ => ApprovalStatus::Unspecified,
+    }
+}
+
 /// The duration of an `attendance_overtime_duration` item (§2.2): its
 /// `overtimeHour` and `overtimeDay`, and the field the value was read from.
 /// Hours are the finer unit; days only when that is all there is.

@@ -119,6 +119,7 @@ pub fn start(apps: &[DingTalkConfig], hub: &HubContext) -> VendorRuntime {
             api: api.clone(),
             store: hub.store.clone(),
             supply_lookback_days: app.supply_lookback_days,
+            process_kinds: app.app().translation.process_kinds,
         });
         runtime
             .tasks

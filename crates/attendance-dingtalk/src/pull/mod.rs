@@ -24,6 +24,7 @@
 
 mod check_points;
 mod failed_item;
+mod instance;
 mod list;
 mod update_data;
 
@@ -31,6 +32,7 @@ mod update_data;
 mod tests;
 
 pub use failed_item::failed_push_delivery;
+pub use instance::{approval_from_instance, InstanceHint};
 pub use list::{punches_from_records, record_instance_id, shift_results_from_list};
 pub use update_data::facts_from_update_data;
 
@@ -45,6 +47,7 @@ use chrono_tz::Tz;
 pub const GETUPDATEDATA: &str = "topapi/attendance/getupdatedata";
 pub const LIST_RESULTS: &str = "attendance/list";
 pub const LIST_RECORDS: &str = "attendance/listRecord";
+pub const PROCESS_INSTANCE: &str = "v1.0/workflow/processInstances";
 
 /// Which end of an approval's period a time is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -82,14 +82,23 @@ impl Inbound<'_> {
         let change: BpmsChange = self.parse()?;
         require("processInstanceId", &change.process_instance_id)?;
         require("type", &change.kind)?;
-        let Some(kind) = mapping::approval_kind_of_category(&change.biz_category_id) else {
-            // Expense claims, purchase requests...: known, and nothing for payroll.
+        let listed = mapping::approval_kind_of_category(&change.biz_category_id)
+            .map(|kind| (kind, change.biz_category_id.clone()));
+        let configured = || {
+            let kind = self.settings.process_kinds.get(&change.process_code)?;
+            Some((*kind, format!("processCode={}", change.process_code)))
+        };
+        let Some((kind, kind_original)) = listed.or_else(configured) else {
+            // An unlisted or empty category (expense claims, a custom leave
+            // form, ...): the kind is not known here. The instance is read
+            // ([`super::approval_pulls`]) and its form says whether it is
+            // anything for payroll.
             return Ok(Vec::new());
         };
         let mut approval = self.instance_approval(&change.corp_id, &change.process_instance_id);
         approval.employee_id = change.staff_id;
         approval.kind = kind as i32;
-        approval.kind_original = change.biz_category_id;
+        approval.kind_original = kind_original;
         approval.status = mapping::bpms_instance_status(&change.kind, &change.result) as i32;
         approval.status_original = if change.result.is_empty() {
             change.kind

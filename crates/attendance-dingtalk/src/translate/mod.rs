@@ -18,7 +18,7 @@ mod triggers;
 pub use crate::mapping::approval_kind_of_category;
 pub(crate) use attendance_adapter_kit::translation::millis_timestamp;
 pub use punch::punch_from_record;
-pub use triggers::{instance_pulls, pull_triggers};
+pub use triggers::{approval_pulls, instance_pulls, pull_triggers};
 
 use attendance_adapter_kit::translation::{recognized, require};
 use attendance_proto::ingest::{Delivery, Fact};

@@ -9,10 +9,12 @@ use attendance_proto::Timestamp;
 use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
 
-use crate::trigger::{DayPull, InstancePull};
+use crate::mapping;
+use crate::trigger::{ApprovalPull, DayPull, InstancePull};
 use crate::wire::{
-    BossCheckChange, DailySummaryRefresh, ATTEND_BOSS_CHECK_CHANGE,
-    ATTEND_USER_DAILY_SUMMARY_REFRESH,
+    ApproveStatusChange, BossCheckChange, BpmsChange, DailySummaryRefresh,
+    ATTENDANCE_APPROVE_STATUS_CHANGE, ATTEND_BOSS_CHECK_CHANGE, ATTEND_USER_DAILY_SUMMARY_REFRESH,
+    BPMS_INSTANCE_CHANGE,
 };
 
 /// The work date an instant falls on in the tenant's attendance calendar:
@@ -148,6 +150,70 @@ pub fn instance_pulls(delivery: &Delivery) -> Vec<InstancePull> {
         }
     }
     pulls
+}
+
+/// The approval instances a committed delivery calls for reading, because
+/// its event could not say enough:
+/// - `attendance_approve_status_change`, every status: it names no
+///   employee, period or duration, and its `finish` no result;
+/// - `bpms_instance_change` of any category but `attendance.supply` (whose
+///   corrected day [`instance_pulls`] finds): it names no period either, and
+///   an unlisted or empty `bizCategoryId` no kind (the documentation lists
+///   only common categories; a custom leave form has none), which the
+///   instance's form or the operator's `process_kinds` gives.
+pub fn approval_pulls(delivery: &Delivery) -> Vec<ApprovalPull> {
+    if delivery.vendor != Vendor::Dingtalk || delivery.recognition != Recognition::Translated {
+        return Vec::new();
+    }
+    let (instance_id, corp_id, process_code, kind, kind_original) =
+        match delivery.event_type.as_str() {
+            ATTENDANCE_APPROVE_STATUS_CHANGE => {
+                let Ok(change) = serde_json::from_str::<ApproveStatusChange>(&delivery.raw_json)
+                else {
+                    return Vec::new();
+                };
+                let kind = mapping::approve_type_kind(&change.approve_type);
+                (
+                    change.process_instance_id,
+                    change.corp_id,
+                    change.process_code,
+                    kind,
+                    change.approve_type,
+                )
+            }
+            BPMS_INSTANCE_CHANGE => {
+                let Ok(change) = serde_json::from_str::<BpmsChange>(&delivery.raw_json) else {
+                    return Vec::new();
+                };
+                let kind = mapping::approval_kind_of_category(&change.biz_category_id);
+                if kind == Some(ApprovalKind::PunchCorrection) {
+                    return Vec::new();
+                }
+                (
+                    change.process_instance_id,
+                    change.corp_id,
+                    change.process_code,
+                    kind.unwrap_or(ApprovalKind::Unspecified),
+                    change.biz_category_id,
+                )
+            }
+            _ => return Vec::new(),
+        };
+    if instance_id.is_empty() {
+        return Vec::new();
+    }
+    let tenant = if delivery.tenant.is_empty() {
+        corp_id
+    } else {
+        delivery.tenant.clone()
+    };
+    vec![ApprovalPull {
+        tenant,
+        instance_id,
+        process_code,
+        kind: kind as i32,
+        kind_original,
+    }]
 }
 
 fn is_approved_correction(approval: &Approval) -> bool {

@@ -8,7 +8,10 @@
 //!   object), translated as received on the app's connection;
 //! - `getupdatedata_*`: a `getupdatedata` answer, one employee-day;
 //! - `list_*`: an `attendance/list` answer, check-point results;
-//! - `listrecord_*`: an `attendance/listRecord` answer, punches.
+//! - `listrecord_*`: an `attendance/listRecord` answer, punches;
+//! - `instance_*`: a `/v1.0/workflow/processInstances` answer, read for the
+//!   event named by its `"event"` key (`processCode`, and the
+//!   `bizCategoryId` or `approveType` it stated as `kind`).
 //!
 //! A fixture may carry two top-level keys of its own, removed before it is
 //! fed through the adapter: `"source"`, the documentation page or SDK file
@@ -24,8 +27,10 @@ use std::path::{Path, PathBuf};
 
 use attendance_dingtalk::config::DingTalkConfig;
 use attendance_dingtalk::jobs::PullRouting;
+use attendance_dingtalk::mapping::{approval_kind_of_category, approve_type_kind};
 use attendance_dingtalk::pull::{
-    facts_from_update_data, punches_from_records, shift_results_from_list, PullSource,
+    approval_from_instance, facts_from_update_data, punches_from_records, shift_results_from_list,
+    InstanceHint, PullSource,
 };
 use attendance_dingtalk::{translate_stream, DingTalkApp};
 use attendance_proto::ingest::{Fact, Recognition};
@@ -88,8 +93,28 @@ fn check(fixture: &Path) {
     } else if name.starts_with("list_") {
         let results = shift_results_from_list(&pull(), &records(&answer()));
         render(None, results.into_iter().map(Fact::ShiftResult).collect())
+    } else if name.starts_with("instance_") {
+        let event = &answer()["event"];
+        let stated = event["kind"].as_str().unwrap_or_default();
+        let kind = approval_kind_of_category(stated).unwrap_or(approve_type_kind(stated));
+        let hint = InstanceHint {
+            instance_id: event["processInstanceId"]
+                .as_str()
+                .unwrap_or_default()
+                .into(),
+            kind,
+            kind_original: stated.into(),
+            process_code: event["processCode"].as_str().unwrap_or_default().into(),
+        };
+        let approval = approval_from_instance(
+            &pull(),
+            &hint,
+            &app.translation.process_kinds,
+            &answer()["result"],
+        );
+        render(None, approval.into_iter().map(Fact::Approval).collect())
     } else {
-        panic!("{name}: the prefix names no path (stream_, getupdatedata_, list_, listrecord_)");
+        panic!("{name}: the prefix names no path (stream_, getupdatedata_, list_, listrecord_, instance_)");
     };
     let expect = fixture.with_extension("expect");
     // A test's own switch, not configuration: the ban on reading the
