@@ -257,12 +257,7 @@ impl DingTalkApi {
                     .core
                     .send(path, || self.http.post(url).json(body).send())
                     .await?;
-                let status = response.status().as_u16();
-                let text = response
-                    .text()
-                    .await
-                    .map_err(|e| HttpError::transport(path, e))?;
-                let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                let (status, answer) = v1_answer(path, response).await?;
                 if status == 429 || status == 503 {
                     return Ok(Attempt::Retry {
                         kind: RATE_LIMITED,
@@ -492,12 +487,7 @@ impl DingTalkApi {
                         .send()
                 })
                 .await?;
-            let status = response.status().as_u16();
-            let text = response
-                .text()
-                .await
-                .map_err(|e| HttpError::transport(path, e))?;
-            let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            let (status, answer) = v1_answer(path, response).await?;
             let code = answer["code"].as_str().unwrap_or_default();
             match status {
                 200 => match answer.get("result") {
@@ -543,6 +533,17 @@ impl DingTalkApi {
             has_more: answer["has_more"].as_bool().unwrap_or(false),
         })
     }
+}
+
+/// The status and JSON body of a v1.0 API answer (`api_base_url`); a body
+/// that is not JSON reads as `null`, the status then decides.
+async fn v1_answer(path: &str, response: reqwest::Response) -> Result<(u16, Value), ApiError> {
+    let status = response.status().as_u16();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| HttpError::transport(path, e))?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
 }
 
 fn check_users(user_ids: &[String]) -> Result<(), ApiError> {
