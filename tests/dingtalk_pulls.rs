@@ -246,9 +246,11 @@ on_both_backends! {
         // pull; the pushed one stays one punch.
         let punches = punches(&hub, "user01").await;
         assert_eq!(punches.len(), 2, "{punches:#?}");
-        let pushed = punches.iter().find(|p| p.business_key == "BIZ-0001").expect("the pushed punch");
+        // Keyed on the instant: bizId is an associated business id, not the punch's.
+        let pushed_key = format!("{STREAM_CORP}/user01/{}", cst_millis("2021-01-14 11:21:59"));
+        let pushed = punches.iter().find(|p| p.business_key == pushed_key).expect("the pushed punch");
         assert_eq!((pushed.revision, pushed.provenance.as_ref().unwrap().channel), (1, Channel::Stream as i32));
-        let pulled = punches.iter().find(|p| p.business_key != "BIZ-0001").unwrap();
+        let pulled = punches.iter().find(|p| p.business_key != pushed_key).unwrap();
         assert_eq!(pulled.record_id, "52710882700");
         assert_eq!(pulled.validity, PunchValidity::Invalid as i32);
         assert_eq!(pulled.invalid_reason, "外勤打卡需要审批");
@@ -326,7 +328,7 @@ on_both_backends! {
 
         let recovered = punches(&hub, "zhangsan").await;
         let [punch] = recovered.try_into().expect("one punch");
-        assert_eq!(punch.business_key, "AB12");
+        assert_eq!(punch.business_key, format!("{FAILED_CORP}/zhangsan/1606126400000"));
         assert_eq!(punch.check_time.unwrap().seconds, 1_606_126_400);
         assert_eq!(punch.source.as_ref().unwrap().tenant, FAILED_CORP);
         let provenance = punch.provenance.as_ref().unwrap();
@@ -416,7 +418,7 @@ on_both_backends! {
             }
         }).await;
         let [punch] = punches(&hub, "zhangsan").await.try_into().expect("one punch");
-        assert_eq!(punch.business_key, "AB12");
+        assert_eq!(punch.business_key, format!("{FAILED_CORP}/zhangsan/1606126400000"));
         assert_eq!(punch.provenance.as_ref().unwrap().channel, Channel::FailedPushRecovery as i32);
         let approvals = client(&hub).await.list_approvals(ListApprovalsRequest::default()).await.unwrap().into_inner().approvals;
         assert_eq!(approvals.len(), 1, "{approvals:#?}");
@@ -446,7 +448,7 @@ on_both_backends! {
         let kinds: Vec<i32> = entries.iter().map(|e| e.kind).collect();
         assert_eq!(kinds, vec![LogEntryKind::Punch as i32, LogEntryKind::DayReconciled as i32], "{entries:#?}");
         let Some(log_entry::Fact::Punch(punch)) = &entries[0].fact else { unreachable!() };
-        assert_eq!(punch.business_key, "BIZ-SAT-0001");
+        assert_eq!(punch.business_key, format!("{CORP}/weekend01/{}", cst_millis("2021-01-16 10:02:03")));
         assert_eq!(punch.employee_id, "weekend01");
         assert_eq!(punch.check_time.unwrap().seconds, cst_millis("2021-01-16 10:02:03") / 1000);
         assert_eq!(punch.location.as_ref().unwrap().name, "西溪园区");

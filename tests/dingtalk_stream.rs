@@ -159,7 +159,11 @@ on_both_backends! {
         let punches: Vec<&Punch> = entries.iter().filter_map(punch_of).collect();
         assert_eq!(punches.len(), 1, "{entries:#?}");
         let punch = punches[0];
-        assert_eq!(punch.record_id, PUNCH_BIZ_ID);
+        // Keyed on its instant; bizId is neither its key nor its record id.
+
+        assert!(punch.business_key.ends_with(&format!("/{PUNCH_USER}/1570791880000")), "{}", punch.business_key);
+
+        assert_eq!(punch.record_id, "");
         assert_eq!(punch.employee_id, PUNCH_USER);
         let provenance = punch.provenance.as_ref().unwrap();
         assert_eq!(provenance.channel, DeliveryChannel::Stream as i32);
@@ -200,7 +204,11 @@ on_both_backends! {
         assert_eq!(delivery_channels(&db, &event_id).await, [DeliveryChannel::Stream as i64]);
         let punches = punches(&hub).await;
         assert_eq!(punches.len(), 1, "stored once: {punches:#?}");
-        assert_eq!(punches[0].record_id, PUNCH_BIZ_ID);
+        // Keyed on its instant; bizId is neither its key nor its record id.
+
+        assert!(punches[0].business_key.ends_with(&format!("/{PUNCH_USER}/1570791880000")), "{}", punches[0].business_key);
+
+        assert_eq!(punches[0].record_id, "");
     };
 
     a_failed_commit_is_acknowledged_later_and_the_redelivery_stored_once => |db: TestDatabase| async move {
@@ -231,7 +239,11 @@ on_both_backends! {
         assert_eq!(delivery_channels(&db, &event_id).await, [DeliveryChannel::Stream as i64]);
         let punches = punches(&hub).await;
         assert_eq!(punches.len(), 1, "{punches:#?}");
-        assert_eq!(punches[0].record_id, PUNCH_BIZ_ID);
+        // Keyed on its instant; bizId is neither its key nor its record id.
+
+        assert!(punches[0].business_key.ends_with(&format!("/{PUNCH_USER}/1570791880000")), "{}", punches[0].business_key);
+
+        assert_eq!(punches[0].record_id, "");
         assert_eq!(fake.total_connections(), 1, "a refused commit does not cost the connection");
     };
 
@@ -275,9 +287,10 @@ on_both_backends! {
         assert!(fake.wait_for_success(&after).await.iter().all(|ack| ack.connection == 2));
         assert_eq!(fake.live_connections(), 1);
 
-        let mut stored: Vec<String> = punches(&hub).await.into_iter().map(|p| p.record_id).collect();
+        // One punch per employee (a push carries no record id, and bizId is not one).
+        let mut stored: Vec<String> = punches(&hub).await.into_iter().map(|p| p.employee_id).collect();
         stored.sort();
-        assert_eq!(stored, ["BIZ-AFTER", "BIZ-BEFORE", "BIZ-IN-FLIGHT", "BIZ-MEANWHILE"]);
+        assert_eq!(stored, ["u1", "u2", "u3", "u4"]);
         for id in [&before, &in_flight, &meanwhile, &after] {
             assert_eq!(delivery_channels(&db, &fake.event_id(id)).await.len(), 1);
         }
@@ -390,7 +403,11 @@ on_both_backends! {
         assert_eq!(delivery_channels(&db, event_id).await, [DeliveryChannel::HttpCallback as i64]);
         let stored = punches(&hub).await;
         assert_eq!(stored.len(), 1, "{stored:#?}");
-        assert_eq!(stored[0].record_id, PUNCH_BIZ_ID);
+        // Keyed on its instant; bizId is neither its key nor its record id.
+
+        assert!(stored[0].business_key.ends_with(&format!("/{PUNCH_USER}/1570791880000")), "{}", stored[0].business_key);
+
+        assert_eq!(stored[0].record_id, "");
         assert_eq!(stored[0].provenance.as_ref().unwrap().channel, DeliveryChannel::HttpCallback as i32);
 
         // DingTalk retries: the same callback again is answered, nothing new.

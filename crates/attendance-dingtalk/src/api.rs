@@ -44,6 +44,8 @@ pub const GET_UPDATE_DATA_PATH: &str = "/topapi/attendance/getupdatedata";
 pub const LIST_RESULTS_PATH: &str = "/attendance/list";
 pub const LIST_RECORDS_PATH: &str = "/attendance/listRecord";
 pub const FAILED_RESULT_PATH: &str = "/call_back/get_call_back_failed_result";
+/// The v1.0 workflow API's single approval instance (on `api_base_url`).
+pub const PROCESS_INSTANCE_PATH: &str = "/v1.0/workflow/processInstances";
 
 /// The token is treated as expired this long before DingTalk says it is
 /// (the Python SDK keeps 5 minutes; the doc suggests ~7000 of 7200 s).
@@ -117,6 +119,15 @@ pub enum ApiError {
     /// The accessToken endpoint refused (e.g. `invalidClientIdOrSecret`).
     #[error("{path} refused the credentials (HTTP {status}, {code}): {msg}")]
     Credentials {
+        path: String,
+        status: u16,
+        code: String,
+        msg: String,
+    },
+    /// A v1.0 API refused the call (`processInstanceNotExist`,
+    /// `invalidParameter`, ...): not retried.
+    #[error("{path} answered HTTP {status} {code}: {msg}")]
+    Refused {
         path: String,
         status: u16,
         code: String,
@@ -246,12 +257,7 @@ impl DingTalkApi {
                     .core
                     .send(path, || self.http.post(url).json(body).send())
                     .await?;
-                let status = response.status().as_u16();
-                let text = response
-                    .text()
-                    .await
-                    .map_err(|e| HttpError::transport(path, e))?;
-                let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                let (status, answer) = v1_answer(path, response).await?;
                 if status == 429 || status == 503 {
                     return Ok(Attempt::Retry {
                         kind: RATE_LIMITED,
@@ -349,6 +355,13 @@ impl DingTalkApi {
                 wait: None,
             }),
             code if INVALID_TOKEN_CODES.contains(&code) => Ok(refused),
+            // topapi endpoints wrap an expired token in 88 (鉴权异常) and say
+            // which in `sub_code`: 40014 (不合法的access_token).
+            AUTH_ERROR
+                if sub_code(&answer).is_some_and(|sub| INVALID_TOKEN_CODES.contains(&sub)) =>
+            {
+                Ok(refused)
+            }
             _ if status == 401 => Ok(refused),
             code => {
                 let msg = answer["errmsg"].as_str().unwrap_or_default();
@@ -412,13 +425,15 @@ impl DingTalkApi {
                 .oapi(reqwest::Method::POST, LIST_RESULTS_PATH, Some(&body))
                 .await?;
             let page = items(&answer, "recordresult", LIST_RESULTS_PATH)?;
-            let count = page.len();
+            let empty = page.is_empty();
             results.extend(page);
-            let has_more = answer["hasMore"].as_bool().unwrap_or(false);
-            if !has_more || count == 0 {
+            // An empty page that claims more would page on forever.
+            if !answer["hasMore"].as_bool().unwrap_or(false) || empty {
                 return Ok(results);
             }
-            offset += count;
+            // The documented next offset is offset + limit, whatever the
+            // page held: a short page with `hasMore` skips nothing.
+            offset += MAX_PAGE_LIMIT;
         }
         Err(HttpError::decode(
             LIST_RESULTS_PATH,
@@ -453,6 +468,59 @@ impl DingTalkApi {
         items(&answer, "recordresult", LIST_RECORDS_PATH)
     }
 
+    /// `GET /v1.0/workflow/processInstances?processInstanceId=`: one approval
+    /// instance (originator, status and result, form values). Answers the
+    /// `result` object. The v1.0 API takes the token in the
+    /// `x-acs-dingtalk-access-token` header and reports errors as HTTP
+    /// statuses with a `code` (401: the token; 429 / `Throttling`: rate).
+    pub async fn process_instance(&self, instance_id: &str) -> Result<Value, ApiError> {
+        let path = PROCESS_INSTANCE_PATH;
+        let url = &format!("{}{path}", self.config.api_base_url);
+        let attempt = move |token: String| async move {
+            let response = self
+                .core
+                .send(path, || {
+                    self.http
+                        .get(url)
+                        .query(&[("processInstanceId", instance_id)])
+                        .header("x-acs-dingtalk-access-token", &token)
+                        .send()
+                })
+                .await?;
+            let (status, answer) = v1_answer(path, response).await?;
+            let code = answer["code"].as_str().unwrap_or_default();
+            match status {
+                200 => match answer.get("result") {
+                    Some(result @ Value::Object(_)) => Ok(Attempt::Done(result.clone())),
+                    _ => Err(HttpError::decode(path, "no result object in the answer").into()),
+                },
+                401 => Ok(Attempt::TokenRefused { token }),
+                429 => Ok(Attempt::Retry {
+                    kind: RATE_LIMITED,
+                    wait: None,
+                }),
+                _ if code.contains("Throttling") => Ok(Attempt::Retry {
+                    kind: RATE_LIMITED,
+                    wait: None,
+                }),
+                500..=599 => Ok(Attempt::Retry {
+                    kind: SYSTEM_BUSY,
+                    wait: None,
+                }),
+                _ if !code.is_empty() => Err(ApiError::Refused {
+                    path: path.into(),
+                    status,
+                    code: code.into(),
+                    msg: answer["message"].as_str().unwrap_or_default().into(),
+                }),
+                _ => Err(HttpError::status(path, status).into()),
+            }
+        };
+        self.core
+            .authorized(path, || self.fetch_token(), attempt)
+            .await
+    }
+
     /// `call_back/get_call_back_failed_result`: up to 200 events whose push
     /// failed. **Reading deletes them at DingTalk**: persist the batch
     /// before acting on it, and call again while `has_more`.
@@ -465,6 +533,17 @@ impl DingTalkApi {
             has_more: answer["has_more"].as_bool().unwrap_or(false),
         })
     }
+}
+
+/// The status and JSON body of a v1.0 API answer (`api_base_url`); a body
+/// that is not JSON reads as `null`, the status then decides.
+async fn v1_answer(path: &str, response: reqwest::Response) -> Result<(u16, Value), ApiError> {
+    let status = response.status().as_u16();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| HttpError::transport(path, e))?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
 }
 
 fn check_users(user_ids: &[String]) -> Result<(), ApiError> {
@@ -494,6 +573,11 @@ fn items(answer: &Value, key: &str, path: &str) -> Result<Vec<Value>, ApiError> 
         Some(Value::Array(items)) => Ok(items.clone()),
         Some(_) => Err(HttpError::decode(path, format!("{key} is not a list")).into()),
     }
+}
+
+/// The `sub_code` of a topapi error (a string of digits in the answers).
+fn sub_code(answer: &Value) -> Option<i64> {
+    number(&answer["sub_code"])
 }
 
 /// An integer, or a string holding one.

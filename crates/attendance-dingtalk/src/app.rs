@@ -1,8 +1,35 @@
 //! One configured DingTalk app: its name, its client id and the credentials
 //! for Stream, the open APIs and HTTP callbacks.
 
+use std::collections::BTreeMap;
+
+use attendance_proto::v1::ApprovalKind;
+use chrono_tz::Tz;
+
 use crate::crypto;
 use crate::error::CallbackError;
+
+/// What translating this app's events needs of its configuration: the zone
+/// its work dates are civil dates in, and the kinds of its custom approval
+/// forms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TranslationSettings {
+    /// The zone of the tenant's attendance calendar (`time_zone`, by default
+    /// `Asia/Shanghai`): work dates of pushes and pulls alike.
+    pub time_zone: Tz,
+    /// `processCode` → kind, for approval forms DingTalk gives no listed
+    /// `bizCategoryId` (custom leave forms, ...): `process_kinds`.
+    pub process_kinds: BTreeMap<String, ApprovalKind>,
+}
+
+impl Default for TranslationSettings {
+    fn default() -> Self {
+        TranslationSettings {
+            time_zone: chrono_tz::Asia::Shanghai,
+            process_kinds: BTreeMap::new(),
+        }
+    }
+}
 
 /// One DingTalk app (企业内部应用) the hub takes events for, by HTTP callback
 /// at `/webhooks/dingtalk/{name}` and/or over Stream.
@@ -22,6 +49,8 @@ pub struct DingTalkApp {
     /// The corp id, when callbacks were registered with `register_call_back`
     /// (their owner key is the corp id), and the tenant of last resort.
     pub corp_id: Option<String>,
+    /// The zone and process-code kinds translation reads.
+    pub translation: TranslationSettings,
 }
 
 impl DingTalkApp {
@@ -59,6 +88,7 @@ impl std::fmt::Debug for DingTalkApp {
             .field("callback_token", &redacted(&self.callback_token))
             .field("callback_aes_key", &redacted(&self.callback_aes_key))
             .field("corp_id", &self.corp_id)
+            .field("translation", &self.translation)
             .finish()
     }
 }

@@ -130,6 +130,7 @@ mod tests {
             callback_token: "token-value".into(),
             callback_aes_key: "Yue0EfdN5900c1ce5cf6A152c63DDe1808a60c5ecd7".into(),
             corp_id: Some("dingcorp".into()),
+            translation: Default::default(),
         }
     }
 

@@ -2,7 +2,7 @@
 //! each, and the same checks the adapter itself relies on (a callback key
 //! the adapter cannot use is refused here, not on every callback).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use attendance_adapter_kit::config::{
     check_app_name, check_http_url, check_positive, check_time_zone, problem, ConfigProblem,
@@ -10,7 +10,8 @@ use attendance_adapter_kit::config::{
 use attendance_adapter_kit::Secret;
 use serde::Deserialize;
 
-use crate::app::DingTalkApp;
+use crate::app::{DingTalkApp, TranslationSettings};
+use crate::mapping;
 
 /// One DingTalk app: Stream mode, HTTP callbacks, or both.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -41,6 +42,11 @@ pub struct DingTalkConfig {
     /// The IANA zone the tenant's work dates are civil dates in.
     #[serde(default = "default_time_zone")]
     pub time_zone: String,
+    /// `processCode` → approval kind (`leave`, `overtime`, `business_trip`,
+    /// `go_out`, `punch_correction`, `shift_swap`) for approval forms whose
+    /// `bizCategoryId` DingTalk does not list (custom forms).
+    #[serde(default)]
+    pub process_kinds: BTreeMap<String, String>,
     /// Employees reconciled even before any event named them (userIds).
     #[serde(default)]
     pub roster: Vec<String>,
@@ -91,6 +97,17 @@ impl DingTalkConfig {
             callback_token: self.callback_token.expose().to_owned(),
             callback_aes_key: self.callback_aes_key.expose().to_owned(),
             corp_id: Some(self.corp_id.clone()).filter(|corp| !corp.is_empty()),
+            translation: TranslationSettings {
+                // `validate` refused a zone that does not parse.
+                time_zone: self.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai),
+                process_kinds: self
+                    .process_kinds
+                    .iter()
+                    .filter_map(|(code, kind)| {
+                        Some((code.clone(), mapping::configured_kind(kind)?))
+                    })
+                    .collect(),
+            },
         }
     }
 }
@@ -151,6 +168,17 @@ pub fn validate(apps: &[DingTalkConfig]) -> Result<(), ConfigProblem> {
                 "is required when a roster is given",
             ));
         }
+        for (code, kind) in &app.process_kinds {
+            if code.is_empty() {
+                return Err(problem(key("process_kinds"), "a process code is empty"));
+            }
+            if mapping::configured_kind(kind).is_none() {
+                return Err(problem(
+                    key(&format!("process_kinds.{code}")),
+                    "must be leave, overtime, business_trip, go_out, punch_correction or shift_swap",
+                ));
+            }
+        }
         check_positive(&key("requests_per_second"), app.requests_per_second)?;
         for (field, url) in [
             ("api_base_url", &app.api_base_url),
@@ -203,6 +231,30 @@ mod tests {
         assert!(
             poll.starts_with("dingtalk[0].failed_push_poll_seconds:"),
             "{poll}"
+        );
+    }
+
+    #[test]
+    fn process_kinds_and_the_zone_reach_translation() {
+        let apps = app("time_zone = 'Asia/Tokyo'\nprocess_kinds = { 'PROC-LEAVE-1' = 'leave', 'PROC-OUT' = 'go_out' }").unwrap();
+        let settings = apps[0].app().translation;
+        assert_eq!(settings.time_zone, chrono_tz::Asia::Tokyo);
+        assert_eq!(
+            settings.process_kinds.get("PROC-LEAVE-1"),
+            Some(&attendance_proto::v1::ApprovalKind::Leave)
+        );
+        assert_eq!(
+            settings.process_kinds.get("PROC-OUT"),
+            Some(&attendance_proto::v1::ApprovalKind::GoOut)
+        );
+        assert_eq!(
+            app("").unwrap()[0].app().translation.time_zone,
+            chrono_tz::Asia::Shanghai
+        );
+        let wrong = app("process_kinds = { 'PROC-1' = 'holiday' }").unwrap_err();
+        assert!(
+            wrong.starts_with("dingtalk[0].process_kinds.PROC-1:"),
+            "{wrong}"
         );
     }
 

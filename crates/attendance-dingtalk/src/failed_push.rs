@@ -167,6 +167,7 @@ impl JobHandler for FailedPushes {
                 self.app.corp_id.clone().unwrap_or_default(),
             )],
             only: Some(self.app.name.clone()),
+            zones: [(self.app.name.clone(), self.app.translation.time_zone)].into(),
         }
         .attach(&mut delivery);
         let log = CommitLog::of(&delivery);

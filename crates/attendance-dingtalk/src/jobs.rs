@@ -3,6 +3,7 @@
 //! found first (an approved 补卡 names no day), queued per app in the store
 //! and worked by whichever replica takes them.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -11,17 +12,18 @@ use attendance_adapter_kit::jobs::JobHandler;
 use attendance_adapter_kit::reconcile::Window;
 use attendance_proto::hub::{HubStore, TakenJob};
 use attendance_proto::ingest::{Delivery, Fact, Job};
+use attendance_proto::v1::{ApprovalKind, ApprovalStatus};
 use chrono::{NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::api::{DingTalkApi, MAX_DAYS_PER_CALL};
 use crate::pull::{
-    facts_from_update_data, pull_delivery, punches_from_records, record_instance_id, PullSource,
-    GETUPDATEDATA, LIST_RECORDS,
+    approval_from_instance, facts_from_update_data, pull_delivery, punches_from_records,
+    record_instance_id, InstanceHint, PullSource, GETUPDATEDATA, LIST_RECORDS, PROCESS_INSTANCE,
 };
-use crate::translate::{instance_pulls, pull_triggers};
-use crate::trigger::{DayPull, InstancePull};
+use crate::translate::{approval_pulls, instance_pulls, pull_triggers};
+use crate::trigger::{ApprovalPull, DayPull, InstancePull};
 
 /// The queue of one app's pulls.
 pub fn queue_of(app: &str) -> String {
@@ -34,6 +36,8 @@ pub fn queue_of(app: &str) -> String {
 pub enum PullJob {
     Day(DayPull),
     Instance(InstancePull),
+    /// An approval instance read for what its event could not say.
+    Approval(ApprovalPull),
 }
 
 impl PullJob {
@@ -46,6 +50,9 @@ impl PullJob {
             }
             PullJob::Instance(instance) => {
                 format!("instance/{}/{}", instance.tenant, instance.instance_id)
+            }
+            PullJob::Approval(approval) => {
+                format!("approval/{}/{}", approval.tenant, approval.instance_id)
             }
         };
         Job {
@@ -67,6 +74,9 @@ pub struct PullRouting {
     pub apps: Vec<(String, String)>,
     /// The app every pull goes to, when the route serves one app.
     pub only: Option<String>,
+    /// Each app's `time_zone`, in which a punch's instant is a work date;
+    /// `Asia/Shanghai` for an app not named here.
+    pub zones: BTreeMap<String, Tz>,
 }
 
 impl PullRouting {
@@ -93,14 +103,23 @@ impl PullRouting {
     /// Adds to `delivery` the jobs its facts call for: the employee-days to
     /// fetch and the approval instances whose day is only in their form.
     pub fn attach(&self, delivery: &mut Delivery) {
-        let days = pull_triggers(delivery)
+        let zone = self
+            .app_for(&delivery.tenant)
+            .and_then(|app| self.zones.get(app))
+            .copied()
+            .unwrap_or(chrono_tz::Asia::Shanghai);
+        let days = pull_triggers(delivery, zone)
             .into_iter()
             .map(|pull| (pull.tenant.clone(), PullJob::Day(pull)));
         let instances = instance_pulls(delivery)
             .into_iter()
             .map(|pull| (pull.tenant.clone(), PullJob::Instance(pull)));
+        let approvals = approval_pulls(delivery)
+            .into_iter()
+            .map(|pull| (pull.tenant.clone(), PullJob::Approval(pull)));
         let jobs: Vec<Job> = days
             .chain(instances)
+            .chain(approvals)
             .filter_map(|(tenant, pull)| match self.app_for(&tenant) {
                 Some(app) => Some(pull.job(app)),
                 None => {
@@ -124,6 +143,8 @@ pub struct AppPulls {
     pub api: Arc<DingTalkApi>,
     pub store: Arc<dyn HubStore>,
     pub supply_lookback_days: u32,
+    /// `processCode` → kind for forms with no listed `bizCategoryId`.
+    pub process_kinds: BTreeMap<String, ApprovalKind>,
 }
 
 #[async_trait]
@@ -137,6 +158,7 @@ impl JobHandler for AppPulls {
                     .await
             }
             PullJob::Instance(instance) => self.pull_correction(&instance).await,
+            PullJob::Approval(approval) => self.pull_approval(&approval).await,
         }
     }
 }
@@ -178,6 +200,49 @@ impl AppPulls {
             .map_err(|e| e.to_string())?;
         tracing::info!(app = %self.name, employee = employee_id, %work_date, pulled, appended = receipt.appended, "dingtalk day pulled");
         Ok(())
+    }
+
+    /// Reads an approval instance and commits the approval it describes:
+    /// its outcome, originator, kind (event, `process_kinds`, or form) and
+    /// period. An approved punch correction found this way then has its day
+    /// found and pulled like one a `bpms_instance_change` named.
+    async fn pull_approval(&self, pull_job: &ApprovalPull) -> Result<(), String> {
+        let instance = self
+            .api
+            .process_instance(&pull_job.instance_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let pull = self.pull_source(&pull_job.tenant);
+        let hint = InstanceHint {
+            instance_id: pull_job.instance_id.clone(),
+            kind: ApprovalKind::try_from(pull_job.kind).unwrap_or(ApprovalKind::Unspecified),
+            kind_original: pull_job.kind_original.clone(),
+            process_code: pull_job.process_code.clone(),
+        };
+        let Some(approval) = approval_from_instance(&pull, &hint, &self.process_kinds, &instance)
+        else {
+            tracing::info!(app = %self.name, instance = %pull_job.instance_id, process_code = %pull_job.process_code, "approval instance is nothing for payroll, or states no outcome");
+            return Ok(());
+        };
+        let correction = (approval.kind == ApprovalKind::PunchCorrection as i32
+            && approval.status == ApprovalStatus::Approved as i32)
+            .then(|| InstancePull {
+                tenant: pull.tenant.clone(),
+                instance_id: approval.instance_id.clone(),
+                employee_id: approval.employee_id.clone(),
+            });
+        self.store
+            .commit(pull_delivery(
+                &pull,
+                PROCESS_INSTANCE,
+                vec![Fact::Approval(approval)],
+            ))
+            .await
+            .map_err(|e| e.to_string())?;
+        match correction {
+            Some(correction) => self.pull_correction(&correction).await,
+            None => Ok(()),
+        }
     }
 
     /// An approved 补卡 names no day: find the punch it made in `listRecord`

@@ -43,6 +43,8 @@ pub use config::DingTalkConfig;
 pub use error::{CallbackError, FrameError};
 pub use runtime::start;
 pub use stream_frame::{classify, parse_frame, FrameKind, StreamEvent};
-pub use translate::{instance_pulls, pull_triggers, translate_callback, translate_stream};
-pub use trigger::{DayPull, InstancePull};
+pub use translate::{
+    approval_pulls, instance_pulls, pull_triggers, translate_callback, translate_stream,
+};
+pub use trigger::{ApprovalPull, DayPull, InstancePull};
 pub use verify::{verify_callback, VerifiedCallback};

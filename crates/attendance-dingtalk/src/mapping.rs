@@ -28,26 +28,47 @@ pub fn approval_kind_of_category(biz_category_id: &str) -> Option<ApprovalKind> 
     }
 }
 
+/// A kind as the operator names it in `process_kinds` (config), for
+/// approval forms whose `bizCategoryId` DingTalk does not list.
+pub fn configured_kind(name: &str) -> Option<ApprovalKind> {
+    match name {
+        "leave" => Some(ApprovalKind::Leave),
+        "overtime" => Some(ApprovalKind::Overtime),
+        "business_trip" => Some(ApprovalKind::BusinessTrip),
+        "go_out" => Some(ApprovalKind::GoOut),
+        "punch_correction" => Some(ApprovalKind::PunchCorrection),
+        "shift_swap" => Some(ApprovalKind::ShiftSwap),
+        _ => None,
+    }
+}
+
 /// `approveType` of `attendance_approve_status_change` (§2.4).
+///
+/// Every version of DingTalk's page for this event (Stream, HTTP, RDS)
+/// defines `OUT` as 出差 (business trip) and `TRAVEL` as 外出 (going out).
+/// The English words suggest the opposite, but the same approval also
+/// arrives as `bpms_instance_change` (`alitrip.business` / `attendance.goout`)
+/// under the same instance id, so reading them the other way round would
+/// flip its kind between revisions.
 pub fn approve_type_kind(approve_type: &str) -> ApprovalKind {
     match approve_type {
         "LEAVE" => ApprovalKind::Leave,
         "OVERTIME" => ApprovalKind::Overtime,
-        // The doc's Chinese labels for these two look swapped; the
-        // English names are followed (protocol §2.4).
-        "TRAVEL" => ApprovalKind::BusinessTrip,
-        "OUT" => ApprovalKind::GoOut,
+        "OUT" => ApprovalKind::BusinessTrip,
+        "TRAVEL" => ApprovalKind::GoOut,
         _ => ApprovalKind::Unspecified,
     }
 }
 
 /// `status` of `attendance_approve_status_change` (§2.4).
+///
+/// `finish` means the approval *completed*; the event has no result field,
+/// so a refused request finishes too. It says nothing of the outcome:
+/// `Unspecified`, and the instance is read for the truth
+/// ([`crate::translate::instance_pulls`]).
 pub fn approve_status(status: &str) -> ApprovalStatus {
     match status {
         "start" => ApprovalStatus::Pending,
-        // This event has no result field; `finish` is read as the
-        // approval taking effect.
-        "finish" => ApprovalStatus::Approved,
         "terminate" => ApprovalStatus::Withdrawn,
         "delete" => ApprovalStatus::Deleted,
         _ => ApprovalStatus::Unspecified,
@@ -63,6 +84,20 @@ pub fn bpms_instance_status(kind: &str, result: &str) -> ApprovalStatus {
         ("finish", "refuse") => ApprovalStatus::Rejected,
         ("terminate", _) => ApprovalStatus::Withdrawn,
         ("delete", _) => ApprovalStatus::Deleted,
+        _ => ApprovalStatus::Unspecified,
+    }
+}
+
+/// `status` and `result` of an approval instance (v1.0 workflow API, the
+/// SDK's `GetProcessInstanceResponseBodyResult`): `RUNNING`, `TERMINATED`
+/// (withdrawn), `COMPLETED` with `agree` or `refuse`. Only `COMPLETED` and
+/// `agree` is approved.
+pub fn instance_status(status: &str, result: &str) -> ApprovalStatus {
+    match (status, result) {
+        ("RUNNING", _) => ApprovalStatus::Pending,
+        ("TERMINATED", _) => ApprovalStatus::Withdrawn,
+        ("COMPLETED", "agree") => ApprovalStatus::Approved,
+        ("COMPLETED", "refuse") => ApprovalStatus::Rejected,
         _ => ApprovalStatus::Unspecified,
     }
 }

@@ -46,9 +46,14 @@ pub fn start(apps: &[DingTalkConfig], hub: &HubContext) -> VendorRuntime {
         .iter()
         .map(|app| (app.name.clone(), app.corp_id.clone()))
         .collect();
+    let zones: std::collections::BTreeMap<String, chrono_tz::Tz> = apps
+        .iter()
+        .map(|app| (app.name.clone(), app.app().translation.time_zone))
+        .collect();
     let routing = |only: Option<String>| PullRouting {
         apps: corps.clone(),
         only,
+        zones: zones.clone(),
     };
     // Apps without callback keys are Stream-only: their route answers 404.
     let callback_apps: Vec<DingTalkApp> = apps
@@ -106,6 +111,7 @@ pub fn start(apps: &[DingTalkConfig], hub: &HubContext) -> VendorRuntime {
             api: api.clone(),
             store: hub.store.clone(),
             supply_lookback_days: app.supply_lookback_days,
+            process_kinds: app.app().translation.process_kinds,
         });
         runtime
             .tasks

@@ -19,3 +19,22 @@ pub struct InstancePull {
     pub instance_id: String,
     pub employee_id: String,
 }
+
+/// One approval instance to read with `/v1.0/workflow/processInstances`,
+/// because its event could not say enough: `finish` has no result, an
+/// unlisted `bizCategoryId` no kind, neither approval event the employee,
+/// period or duration.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct ApprovalPull {
+    pub tenant: String,
+    pub instance_id: String,
+    /// The event's `processCode`, for the operator's `process_kinds`.
+    #[serde(default)]
+    pub process_code: String,
+    /// The kind the event stated (`ApprovalKind` as its number; 0 when it
+    /// stated none) and what it was read from.
+    #[serde(default)]
+    pub kind: i32,
+    #[serde(default)]
+    pub kind_original: String,
+}

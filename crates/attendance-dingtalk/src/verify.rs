@@ -9,7 +9,7 @@
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
-use crate::app::DingTalkApp;
+use crate::app::{DingTalkApp, TranslationSettings};
 use crate::crypto;
 use crate::error::CallbackError;
 use crate::wire::{
@@ -27,6 +27,7 @@ pub struct VerifiedCallback {
     app: String,
     client_id: String,
     configured_corp_id: Option<String>,
+    translation: TranslationSettings,
     owner: String,
     json: String,
     body: Map<String, Value>,
@@ -43,6 +44,11 @@ impl VerifiedCallback {
     /// The configured client id (AppKey) of that app.
     pub fn client_id(&self) -> &str {
         &self.client_id
+    }
+
+    /// That app's zone and process-code kinds, which translation reads.
+    pub fn translation(&self) -> &TranslationSettings {
+        &self.translation
     }
 
     /// The configured corp id of that app, if any: the tenant of last resort.
@@ -194,6 +200,7 @@ fn classify(
         app: app.name.clone(),
         client_id: app.client_id.clone(),
         configured_corp_id: app.corp_id.clone(),
+        translation: app.translation.clone(),
         owner,
         json,
         body,
@@ -228,6 +235,7 @@ mod tests {
             callback_token: TOKEN.into(),
             callback_aes_key: AES_KEY.into(),
             corp_id: corp_id.map(Into::into),
+            translation: Default::default(),
         }
     }
 

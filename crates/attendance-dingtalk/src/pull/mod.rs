@@ -24,6 +24,7 @@
 
 mod check_points;
 mod failed_item;
+mod instance;
 mod list;
 mod update_data;
 
@@ -31,6 +32,7 @@ mod update_data;
 mod tests;
 
 pub use failed_item::failed_push_delivery;
+pub use instance::{approval_from_instance, InstanceHint};
 pub use list::{punches_from_records, record_instance_id, shift_results_from_list};
 pub use update_data::facts_from_update_data;
 
@@ -45,6 +47,14 @@ use chrono_tz::Tz;
 pub const GETUPDATEDATA: &str = "topapi/attendance/getupdatedata";
 pub const LIST_RESULTS: &str = "attendance/list";
 pub const LIST_RECORDS: &str = "attendance/listRecord";
+pub const PROCESS_INSTANCE: &str = "v1.0/workflow/processInstances";
+
+/// Which end of an approval's period a time is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpanEdge {
+    Start,
+    End,
+}
 
 /// Who pulled, for the facts' source and provenance.
 #[derive(Clone, Debug)]
@@ -84,6 +94,41 @@ impl PullSource {
         let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
             .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M"))
             .ok()?;
+        let instant = self.zone.from_local_datetime(&naive).earliest()?;
+        Some(Timestamp {
+            seconds: instant.timestamp(),
+            nanos: 0,
+        })
+    }
+
+    /// An approval's start or end as DingTalk's attendance approval APIs
+    /// write it: `yyyy-MM-dd HH:mm[:ss]`, `yyyy-MM-dd AM|PM` (a half day) or
+    /// a bare `yyyy-MM-dd` (a whole day), the three forms the documentation
+    /// names (`2019-08-15`, `2019-08-15 AM`, `2019-08-15 12:43`). A date or
+    /// half day is a span: it starts at midnight (`PM` at noon) and, as an
+    /// end, ends when that span does, so a leave "to 2019-08-17" covers the
+    /// 17th.
+    pub fn approval_time(&self, text: &str, edge: SpanEdge) -> Option<Timestamp> {
+        let text = text.trim();
+        if let Some(exact) = self.local_time(text) {
+            return Some(exact);
+        }
+        let (date, half) = match text.split_once(' ') {
+            Some((date, half)) => (date, Some(half.trim().to_ascii_uppercase())),
+            None => (text, None),
+        };
+        let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+        let (from_hour, span_hours) = match half.as_deref() {
+            None => (0, 24),
+            Some("AM") => (0, 12),
+            Some("PM") => (12, 12),
+            Some(_) => return None,
+        };
+        let start = date.and_hms_opt(from_hour, 0, 0)?;
+        let naive = match edge {
+            SpanEdge::Start => start,
+            SpanEdge::End => start + chrono::Duration::hours(span_hours),
+        };
         let instant = self.zone.from_local_datetime(&naive).earliest()?;
         Some(Timestamp {
             seconds: instant.timestamp(),

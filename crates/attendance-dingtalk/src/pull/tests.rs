@@ -154,7 +154,9 @@ fn list_records_become_the_pushed_punch() {
         "sourceType": "USER", "isLegal": "Y", "userAddress": "园区", "userLatitude": 30.2, "userLongitude": 120.0
     })];
     let [punch] = punches_from_records(&pull(), &items).try_into().unwrap();
-    assert_eq!(punch.business_key, "FF62CD34");
+    // Keyed on the instant, not on `bizId` (an associated business id
+    // that two punches may share).
+    assert_eq!(punch.business_key, "dingcorp/u1/1570791880000");
     assert_eq!(punch.record_id, "933110197");
     assert_eq!(punch.check_time.unwrap().seconds, 1_570_791_880);
     assert_eq!(punch.location.as_ref().unwrap().name, "园区");
@@ -173,6 +175,7 @@ fn failed_pushes_of_both_shapes_become_their_pushes() {
         callback_token: String::new(),
         callback_aes_key: String::new(),
         corp_id: None,
+        translation: Default::default(),
     };
     let received = pull().received_time;
     let record = json!({"userId": "u1", "checkTime": 1_606_126_400_000_i64, "bizId": "AB12", "locationMethod": "WIFI"});
@@ -196,7 +199,7 @@ fn failed_pushes_of_both_shapes_become_their_pushes() {
         let [Fact::Punch(punch)] = delivery.facts.as_slice() else {
             panic!("{delivery:?}")
         };
-        assert_eq!(punch.business_key, "AB12");
+        assert_eq!(punch.business_key, "c1/u1/1606126400000");
         let provenance = punch.provenance.as_ref().unwrap();
         assert_eq!(provenance.channel, Channel::FailedPushRecovery as i32);
         assert_eq!(

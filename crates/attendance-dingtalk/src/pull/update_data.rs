@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use serde_json::Value;
 
 use super::check_points::{shift_results, CheckPoint};
-use super::{PullSource, GETUPDATEDATA};
+use super::{PullSource, SpanEdge, GETUPDATEDATA};
 use crate::mapping;
 use crate::translate::punch_from_record;
 use crate::wire::{
@@ -186,8 +186,8 @@ fn approval_from_update(
         status: status as i32,
         status_original,
         instance_id: item.proc_inst_id.clone(),
-        start_time: pull.local_time(&item.begin_time),
-        end_time: pull.local_time(&item.end_time),
+        start_time: pull.approval_time(&item.begin_time, SpanEdge::Start),
+        end_time: pull.approval_time(&item.end_time, SpanEdge::End),
         duration: item.duration.trim().parse().unwrap_or(0.0),
         duration_unit: unit as i32,
         duration_unit_original: item.duration_unit.clone(),

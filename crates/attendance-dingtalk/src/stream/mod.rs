@@ -155,6 +155,7 @@ mod tests {
                 callback_token: String::new(),
                 callback_aes_key: String::new(),
                 corp_id: Some("dingcorp".into()),
+                translation: Default::default(),
             },
             api_base_url: "https://api.dingtalk.com".into(),
             options: StreamOptions::default(),

@@ -15,15 +15,11 @@ impl Inbound<'_> {
     pub(super) fn overtime_duration(&self) -> Result<Vec<Fact>, String> {
         let event: OvertimeDurationEvent = self.parse()?;
         let items = event.data_list.ok_or("dataList is missing")?;
-        items
-            .iter()
-            .enumerate()
-            .map(|(position, item)| {
-                self.overtime(item)
-                    .map(Fact::Approval)
-                    .map_err(|reason| format!("dataList[{position}]: {reason}"))
-            })
-            .collect()
+        self.each_item(
+            items
+                .iter()
+                .map(|item| self.overtime(item).map(Fact::Approval)),
+        )
     }
 
     fn overtime(&self, item: &OvertimeDuration) -> Result<Approval, String> {
@@ -33,7 +29,8 @@ impl Inbound<'_> {
             .ok_or_else(|| format!("workDate {work_date_ms} is out of range"))?;
         let source = self.source(&item.corp_id);
         let business_key = if item.key.is_empty() {
-            let day = work_date_of(&work_day).ok_or("workDate is out of range")?;
+            let day = work_date_of(&work_day, self.settings.time_zone)
+                .ok_or("workDate is out of range")?;
             format!("{};{};{}", source.tenant, item.userid, day.format("%Y%m%d"))
         } else {
             item.key.clone()
@@ -64,11 +61,19 @@ impl Inbound<'_> {
         let change: ApproveStatusChange = self.parse()?;
         require("processInstanceId", &change.process_instance_id)?;
         require("status", &change.status)?;
+        let status = mapping::approve_status(&change.status);
+        if status == ApprovalStatus::Unspecified {
+            // `finish` says the approval completed, not whether it was
+            // agreed: a fact would overwrite the outcome `bpms_instance_change`
+            // stated. The delivery is kept raw and the instance is read for
+            // the outcome ([`super::instance_pulls`]).
+            return Ok(Vec::new());
+        }
         let mut approval = self.instance_approval(&change.corp_id, &change.process_instance_id);
         approval.employee_id = change.user_id;
         approval.kind = mapping::approve_type_kind(&change.approve_type) as i32;
         approval.kind_original = change.approve_type;
-        approval.status = mapping::approve_status(&change.status) as i32;
+        approval.status = status as i32;
         approval.status_original = change.status;
         Ok(vec![Fact::Approval(approval)])
     }
@@ -77,14 +82,23 @@ impl Inbound<'_> {
         let change: BpmsChange = self.parse()?;
         require("processInstanceId", &change.process_instance_id)?;
         require("type", &change.kind)?;
-        let Some(kind) = mapping::approval_kind_of_category(&change.biz_category_id) else {
-            // Expense claims, purchase requests...: known, and nothing for payroll.
+        let listed = mapping::approval_kind_of_category(&change.biz_category_id)
+            .map(|kind| (kind, change.biz_category_id.clone()));
+        let configured = || {
+            let kind = self.settings.process_kinds.get(&change.process_code)?;
+            Some((*kind, format!("processCode={}", change.process_code)))
+        };
+        let Some((kind, kind_original)) = listed.or_else(configured) else {
+            // An unlisted or empty category (expense claims, a custom leave
+            // form, ...): the kind is not known here. The instance is read
+            // ([`super::approval_pulls`]) and its form says whether it is
+            // anything for payroll.
             return Ok(Vec::new());
         };
         let mut approval = self.instance_approval(&change.corp_id, &change.process_instance_id);
         approval.employee_id = change.staff_id;
         approval.kind = kind as i32;
-        approval.kind_original = change.biz_category_id;
+        approval.kind_original = kind_original;
         approval.status = mapping::bpms_instance_status(&change.kind, &change.result) as i32;
         approval.status_original = if change.result.is_empty() {
             change.kind

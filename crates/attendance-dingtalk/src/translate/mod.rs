@@ -18,17 +18,16 @@ mod triggers;
 pub use crate::mapping::approval_kind_of_category;
 pub(crate) use attendance_adapter_kit::translation::millis_timestamp;
 pub use punch::punch_from_record;
-pub use triggers::{instance_pulls, pull_triggers};
+pub use triggers::{approval_pulls, instance_pulls, pull_triggers};
 
 use attendance_adapter_kit::translation::{recognized, require};
 use attendance_proto::ingest::{Delivery, Fact};
 use attendance_proto::v1::{Channel, Provenance, Source, Vendor};
 use attendance_proto::Timestamp;
-use chrono::FixedOffset;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::app::DingTalkApp;
+use crate::app::{DingTalkApp, TranslationSettings};
 use crate::stream_frame::StreamEvent;
 use crate::verify::VerifiedCallback;
 use crate::wire::{
@@ -39,18 +38,11 @@ use crate::wire::{
 };
 use triggers::day_of_trigger;
 
-/// DingTalk's attendance calendar runs on China Standard Time: `workDate`
-/// values are midnight at +08:00 (`1684944000000` is 2023-05-25 00:00 +08:00)
-/// and `getupdatedata` takes dates in that zone. Events carry no zone, so
-/// instants are turned into work dates here.
-pub fn work_date_offset() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset")
-}
-
 /// Translates one verified HTTP callback.
 pub fn translate_callback(callback: &VerifiedCallback, received_time: Timestamp) -> Delivery {
     Inbound {
         app: callback.app(),
+        settings: callback.translation(),
         client_id: callback.client_id(),
         configured_corp_id: callback.configured_corp_id(),
         channel: Channel::HttpCallback,
@@ -83,6 +75,7 @@ pub fn translate_stream(
     };
     Inbound {
         app: &app.name,
+        settings: &app.translation,
         client_id: &app.client_id,
         configured_corp_id: app.corp_id.as_deref(),
         channel: Channel::Stream,
@@ -114,6 +107,7 @@ pub(crate) fn translate_body(
 ) -> Delivery {
     Inbound {
         app: &app.name,
+        settings: &app.translation,
         client_id: &app.client_id,
         configured_corp_id: app.corp_id.as_deref(),
         channel,
@@ -131,6 +125,8 @@ pub(crate) fn translate_body(
 /// What both channels reduce to.
 struct Inbound<'a> {
     app: &'a str,
+    /// The app's zone (work dates) and process-code kinds.
+    settings: &'a TranslationSettings,
     client_id: &'a str,
     configured_corp_id: Option<&'a str>,
     channel: Channel,
@@ -238,20 +234,40 @@ impl Inbound<'_> {
     fn check_record(&self) -> Result<Vec<Fact>, String> {
         let event: CheckRecordEvent = self.parse()?;
         let records = event.data_list.ok_or("dataList is missing")?;
-        records
-            .iter()
-            .enumerate()
-            .map(|(position, record)| {
-                punch_from_record(
-                    record,
-                    self.source(&record.corp_id),
-                    self.provenance(),
-                    self.raw_json,
-                )
-                .map(Fact::Punch)
-                .map_err(|reason| format!("dataList[{position}]: {reason}"))
-            })
-            .collect()
+        self.each_item(records.iter().map(|record| {
+            punch_from_record(
+                record,
+                self.source(&record.corp_id),
+                self.provenance(),
+                self.raw_json,
+            )
+            .map(Fact::Punch)
+        }))
+    }
+
+    /// The facts of a `dataList`, item by item: each item is its own punch
+    /// (or overtime day), so one unreadable item costs only itself. It is
+    /// logged, and stays in the delivery's raw JSON; only a list with no
+    /// readable item at all makes the delivery untranslatable.
+    fn each_item(
+        &self,
+        items: impl Iterator<Item = Result<Fact, String>>,
+    ) -> Result<Vec<Fact>, String> {
+        let mut facts = Vec::new();
+        let mut problems = Vec::new();
+        for (position, item) in items.enumerate() {
+            match item {
+                Ok(fact) => facts.push(fact),
+                Err(reason) => problems.push(format!("dataList[{position}]: {reason}")),
+            }
+        }
+        if facts.is_empty() && !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        for problem in &problems {
+            tracing::warn!(app = %self.app, event_id = %self.event_id, %problem, "dingtalk dataList item skipped");
+        }
+        Ok(facts)
     }
 
     /// A task is one approver's step: its `finish/agree` does not mean the

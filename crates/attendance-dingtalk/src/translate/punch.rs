@@ -61,22 +61,16 @@ pub fn punch_from_record(
         source.tenant.clone()
     };
     // The instant names the punch in every source (a pull of the day view
-    // has no bizId), so it and the record id are keys it may be stored under.
-    let instant_key = format!("{corp}/{}/{check_ms}", record.user_id);
-    let business_key = if record.biz_id.is_empty() {
-        instant_key.clone()
-    } else {
-        record.biz_id.clone()
-    };
-    let mut matching_keys = vec![instant_key];
+    // has no bizId, and DingTalk pushes one punch per person per minute).
+    // `bizId` is not a key: `listRecord` documents it as an *associated
+    // business* id and its own sample shows one bizId on two punches hours
+    // apart, so keying on it would merge them.
+    let business_key = format!("{corp}/{}/{check_ms}", record.user_id);
+    let mut matching_keys = Vec::new();
     if !record.record_id.is_empty() {
         matching_keys.push(format!("record:{}", record.record_id));
     }
-    let record_id = if record.record_id.is_empty() {
-        record.biz_id.clone()
-    } else {
-        record.record_id.clone()
-    };
+    let record_id = record.record_id.clone();
     Ok(Punch {
         source: Some(source),
         business_key,

@@ -3,6 +3,7 @@
 //! and acks, and the callback router driven in-process with the kit's
 //! `testing::send`.
 
+mod api;
 mod callback;
 mod mapping;
 mod pulls;

@@ -46,7 +46,7 @@ fn each_channel_is_derived_again_as_it_arrived() {
     assert_eq!(callback.recognition, Recognition::Translated);
     assert_eq!(
         punch_keys(&callback.facts),
-        vec!["E6C151496AC6DF9FE68D6AEED5824667"]
+        vec!["ding241f334c339e175b/user0042/1611793083000"]
     );
 
     let streamed = translator.retranslate(&stored(
@@ -57,7 +57,7 @@ fn each_channel_is_derived_again_as_it_arrived() {
     assert_eq!(streamed.recognition, Recognition::Translated);
     assert_eq!(
         punch_keys(&streamed.facts),
-        vec!["23244E2D4ADBBC2BBFA475EBA6303735"]
+        vec!["ding241f334c339e175b/02253726682920171716/1756083600000"]
     );
     let Fact::Punch(punch) = &streamed.facts[0] else {
         unreachable!()
@@ -81,7 +81,10 @@ fn each_channel_is_derived_again_as_it_arrived() {
     let item = failed["failed_list"][0].to_string();
     let recovered = translator.retranslate(&stored(Channel::FailedPushRecovery, "", &item));
     assert_eq!(recovered.recognition, Recognition::Translated);
-    assert_eq!(punch_keys(&recovered.facts), vec!["AB12"]);
+    assert_eq!(
+        punch_keys(&recovered.facts),
+        vec!["ding241f334c339e175b/zhangsan/1606126400000"]
+    );
 
     let garbled = translator.retranslate(&stored(Channel::HttpCallback, "x", "not json"));
     assert!(matches!(

@@ -39,6 +39,7 @@ pub fn app() -> DingTalkApp {
         callback_token: TOKEN.into(),
         callback_aes_key: AES_KEY.into(),
         corp_id: None,
+        translation: Default::default(),
     }
 }
 

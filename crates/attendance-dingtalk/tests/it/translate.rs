@@ -20,6 +20,9 @@ use crate::support::{
     STREAM_CHECK_RECORD,
 };
 
+/// The zone of the test app's attendance calendar (the default).
+const SHANGHAI: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+
 const RECEIVED: Timestamp = Timestamp {
     seconds: 1_700_000_100,
     nanos: 7,
@@ -72,7 +75,7 @@ fn assert_untranslatable(delivery: &Delivery, mentions: &str) {
     }
     assert!(delivery.facts.is_empty());
     assert!(!delivery.raw_json.is_empty(), "the raw body is kept");
-    assert!(pull_triggers(delivery).is_empty());
+    assert!(pull_triggers(delivery, SHANGHAI).is_empty());
 }
 
 fn ms(millis: i64) -> Option<Timestamp> {
@@ -109,8 +112,13 @@ fn the_stream_punch_fixture_translates_field_by_field() {
     assert_eq!(source.app, "main");
     assert_eq!(source.app_id, CLIENT_ID);
     assert_eq!(source.tenant, "ding9f50b15b16741");
-    assert_eq!(punch.business_key, "FF62CD34", "bizId");
-    assert_eq!(punch.record_id, "FF62CD34");
+    // The instant, not `bizId` (an associated business id two punches may
+    // share); the push has no record id.
+    assert_eq!(
+        punch.business_key,
+        "ding9f50b15b16741/0126501/1570791880000"
+    );
+    assert_eq!(punch.record_id, "");
     assert_eq!(punch.employee_id, "0126501");
     assert_eq!(punch.employee_no, "");
     assert_eq!(punch.check_time, ms(1_570_791_880_000));
@@ -155,7 +163,7 @@ fn the_stream_punch_fixture_translates_field_by_field() {
 
     // 2019-10-11T11:04:40Z is 19:04 on the 11th in China.
     assert_eq!(
-        pull_triggers(&delivery),
+        pull_triggers(&delivery, SHANGHAI),
         vec![DayPull {
             tenant: "ding9f50b15b16741".into(),
             employee_id: "0126501".into(),
@@ -212,7 +220,10 @@ fn the_legacy_http_data_list_translates() {
         punch.source.as_ref().unwrap().tenant,
         "ding241f334c339e175b"
     );
-    assert_eq!(punch.business_key, "E6C151496AC6DF9FE68D6AEED5824667");
+    assert_eq!(
+        punch.business_key,
+        "ding241f334c339e175b/user0042/1611793083000"
+    );
     assert_eq!(punch.employee_id, "user0042");
     assert_eq!(punch.check_time, ms(1_611_793_083_000));
     assert_eq!(
@@ -257,7 +268,10 @@ fn the_supplementary_punch_takes_its_event_id_and_tenant_from_data() {
     let [punch] = punches(&delivery).try_into().unwrap();
     assert_eq!(punch.method, PunchMethod::Other as i32);
     assert_eq!(punch.method_original, "OTHER");
-    assert_eq!(punch.business_key, "23244E2D4ADBBC2BBFA475EBA6303735");
+    assert_eq!(
+        punch.business_key,
+        "dinged281b9ee2134221a39a90f97fcb1e09/02253726682920171716/1756083600000"
+    );
     assert_eq!(punch.employee_id, "02253726682920171716");
     assert_eq!(punch.location, None, "no place, no coordinates");
     assert_eq!(punch.device, None);
@@ -268,7 +282,7 @@ fn the_supplementary_punch_takes_its_event_id_and_tenant_from_data() {
     );
     // 2025-08-25T01:00:00Z is 09:00 on the 25th in China.
     assert_eq!(
-        pull_triggers(&delivery),
+        pull_triggers(&delivery, SHANGHAI),
         vec![DayPull {
             tenant: "dinged281b9ee2134221a39a90f97fcb1e09".into(),
             employee_id: "02253726682920171716".into(),
@@ -353,8 +367,15 @@ fn several_punches_give_one_fact_each_and_one_pull_per_day() {
         .into_iter()
         .map(|p| p.business_key)
         .collect();
-    assert_eq!(keys, ["a", "b", "c"]);
-    let pulls = pull_triggers(&delivery);
+    assert_eq!(
+        keys,
+        [
+            format!("{CORP_ID}/u1/1700000000000"),
+            format!("{CORP_ID}/u1/1700003600000"),
+            format!("{CORP_ID}/u2/1700000000000")
+        ]
+    );
+    let pulls = pull_triggers(&delivery, SHANGHAI);
     assert_eq!(
         pulls
             .iter()
@@ -417,13 +438,21 @@ fn garbled_punches_are_untranslatable_and_keep_the_raw_body() {
 }
 
 #[test]
-fn one_bad_item_makes_the_whole_delivery_untranslatable() {
+fn one_bad_item_costs_only_itself() {
     let data = json!({"dataList": [
         {"userId": "u1", "checkTime": 1700000000000_i64},
         {"checkTime": 1700000000000_i64}
     ]})
     .to_string();
-    assert_untranslatable(&stream_of("attendance_check_record", &data), "dataList[1]");
+    let delivery = stream_of("attendance_check_record", &data);
+    assert_eq!(delivery.recognition, Recognition::Translated);
+    let [punch] = punches(&delivery).try_into().unwrap();
+    assert_eq!(punch.employee_id, "u1");
+    let none_readable = json!({"dataList": [{"checkTime": 1700000000000_i64}]}).to_string();
+    assert_untranslatable(
+        &stream_of("attendance_check_record", &none_readable),
+        "dataList[0]",
+    );
 }
 
 #[test]
@@ -453,7 +482,7 @@ fn the_overtime_fixture_is_an_overtime_approval() {
     let provenance = approval.provenance.unwrap();
     assert_eq!(provenance.event_type, "attendance_overtime_duration");
     assert_eq!(provenance.vendor_create_time, ms(1_700_000_000_000));
-    assert!(pull_triggers(&delivery).is_empty());
+    assert!(pull_triggers(&delivery, SHANGHAI).is_empty());
 }
 
 #[test]
@@ -505,7 +534,7 @@ fn the_supply_fixture_is_an_approved_punch_correction() {
     assert_eq!(approval.raw_json, DATA_BPMS_SUPPLY);
 
     // The corrected day is only in the form: fetch the instance first.
-    assert!(pull_triggers(&delivery).is_empty());
+    assert!(pull_triggers(&delivery, SHANGHAI).is_empty());
     assert_eq!(
         instance_pulls(&delivery),
         vec![InstancePull {
@@ -664,8 +693,9 @@ fn every_approve_type_and_status_maps() {
     for (approve_type, kind) in [
         ("LEAVE", ApprovalKind::Leave),
         ("OVERTIME", ApprovalKind::Overtime),
-        ("TRAVEL", ApprovalKind::BusinessTrip),
-        ("OUT", ApprovalKind::GoOut),
+        // As DingTalk documents them: OUT 出差, TRAVEL 外出.
+        ("OUT", ApprovalKind::BusinessTrip),
+        ("TRAVEL", ApprovalKind::GoOut),
         ("NEW", ApprovalKind::Unspecified),
     ] {
         let data = edited(APPROVE_STATUS, |v| v["approveType"] = json!(approve_type));
@@ -675,15 +705,21 @@ fn every_approve_type_and_status_maps() {
     }
     for (status, expected) in [
         ("start", ApprovalStatus::Pending),
-        ("finish", ApprovalStatus::Approved),
         ("terminate", ApprovalStatus::Withdrawn),
         ("delete", ApprovalStatus::Deleted),
-        ("paused", ApprovalStatus::Unspecified),
     ] {
         let data = edited(APPROVE_STATUS, |v| v["status"] = json!(status));
         let approval = approval_of(&data);
         assert_eq!(approval.status, expected as i32, "{status}");
         assert_eq!(approval.status_original, status);
+    }
+    // `finish` (completed, agreed or refused) and unknown statuses say no
+    // outcome: no fact that could overwrite one, the instance is read.
+    for status in ["finish", "paused"] {
+        let data = edited(APPROVE_STATUS, |v| v["status"] = json!(status));
+        let delivery = stream_of("attendance_approve_status_change", &data);
+        assert_eq!(delivery.recognition, Recognition::Translated, "{status}");
+        assert!(delivery.facts.is_empty(), "{status}: {delivery:?}");
     }
     let data = edited(APPROVE_STATUS, |v| {
         v.as_object_mut().unwrap().remove("processInstanceId");
@@ -715,7 +751,7 @@ fn result_changes_are_pull_triggers_over_both_channels() {
         );
         assert!(delivery.facts.is_empty());
         assert_eq!(
-            pull_triggers(&delivery),
+            pull_triggers(&delivery, SHANGHAI),
             vec![DayPull {
                 tenant: CORP_ID.into(),
                 employee_id: employee.into(),
@@ -732,7 +768,7 @@ fn result_changes_are_pull_triggers_over_both_channels() {
         let delivery = via_http(&json);
         assert_eq!(delivery.recognition, Recognition::Translated);
         assert_eq!(
-            pull_triggers(&delivery),
+            pull_triggers(&delivery, SHANGHAI),
             vec![DayPull {
                 tenant: "dinghttp".into(),
                 employee_id: employee.into(),
@@ -781,7 +817,7 @@ fn an_unknown_event_type_is_stored_raw_as_unknown() {
     assert_eq!(delivery.event_id, "evt-1");
     assert_eq!(delivery.tenant, CORP_ID);
     assert_eq!(delivery.raw_json, data);
-    assert!(pull_triggers(&delivery).is_empty());
+    assert!(pull_triggers(&delivery, SHANGHAI).is_empty());
 
     // Not even JSON: an unknown type is stored whatever it holds.
     let delivery = stream_of("attend_group_change", "not json");
@@ -829,12 +865,12 @@ fn the_configured_corp_is_the_tenant_of_last_resort() {
 #[test]
 fn pulls_ignore_deliveries_that_are_not_translated_dingtalk_ones() {
     let mut delivery = via_stream(STREAM_CHECK_RECORD);
-    assert_eq!(pull_triggers(&delivery).len(), 1);
+    assert_eq!(pull_triggers(&delivery, SHANGHAI).len(), 1);
     delivery.vendor = Vendor::Feishu;
-    assert!(pull_triggers(&delivery).is_empty());
+    assert!(pull_triggers(&delivery, SHANGHAI).is_empty());
     delivery.vendor = Vendor::Dingtalk;
     delivery.recognition = Recognition::Unknown;
-    assert!(pull_triggers(&delivery).is_empty());
+    assert!(pull_triggers(&delivery, SHANGHAI).is_empty());
 }
 
 #[test]
@@ -845,7 +881,7 @@ fn an_approved_correction_with_a_known_instant_triggers_that_day() {
         approval.corrected_time = ms(1_670_952_600_000);
     }
     assert_eq!(
-        pull_triggers(&delivery),
+        pull_triggers(&delivery, SHANGHAI),
         vec![DayPull {
             tenant: CORP_ID.into(),
             employee_id: "08058646137".into(),
