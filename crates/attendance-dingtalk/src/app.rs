@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use attendance_adapter_kit::Secret;
 use attendance_proto::v1::ApprovalKind;
 use chrono_tz::Tz;
 
@@ -32,8 +33,9 @@ impl Default for TranslationSettings {
 }
 
 /// One DingTalk app (企业内部应用) the hub takes events for, by HTTP callback
-/// at `/webhooks/dingtalk/{name}` and/or over Stream.
-#[derive(Clone)]
+/// at `/webhooks/dingtalk/{name}` and/or over Stream. Its secrets are
+/// [`Secret`]s, so `Debug` shows none of them.
+#[derive(Clone, Debug)]
 pub struct DingTalkApp {
     /// The configured name: the route segment and `Source.app`.
     pub name: String,
@@ -41,11 +43,11 @@ pub struct DingTalkApp {
     /// `Source.app_id`, the Stream credential and an accepted owner key.
     pub client_id: String,
     /// The ClientSecret, for Stream and the API; unused by callbacks.
-    pub client_secret: String,
+    pub client_secret: Secret,
     /// The callback `token` from the console; empty for a Stream-only app.
-    pub callback_token: String,
+    pub callback_token: Secret,
     /// The callback `aes_key` (43 characters); empty for a Stream-only app.
-    pub callback_aes_key: String,
+    pub callback_aes_key: Secret,
     /// The corp id, when callbacks were registered with `register_call_back`
     /// (their owner key is the corp id), and the tenant of last resort.
     pub corp_id: Option<String>,
@@ -64,31 +66,10 @@ impl DingTalkApp {
         if self.callback_token.is_empty() {
             return Err(CallbackError::Misconfigured("callback_token is empty"));
         }
-        crypto::derive_key(&self.callback_aes_key)
+        crypto::derive_key(self.callback_aes_key.expose())
             .map(|_| ())
             .map_err(|_| {
                 CallbackError::Misconfigured("callback_aes_key is not 43 base64 characters")
             })
-    }
-}
-
-impl std::fmt::Debug for DingTalkApp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let redacted = |secret: &str| {
-            if secret.is_empty() {
-                ""
-            } else {
-                "**REDACTED**"
-            }
-        };
-        f.debug_struct("DingTalkApp")
-            .field("name", &self.name)
-            .field("client_id", &self.client_id)
-            .field("client_secret", &redacted(&self.client_secret))
-            .field("callback_token", &redacted(&self.callback_token))
-            .field("callback_aes_key", &redacted(&self.callback_aes_key))
-            .field("corp_id", &self.corp_id)
-            .field("translation", &self.translation)
-            .finish()
     }
 }

@@ -106,8 +106,8 @@ fn success(app: &DingTalkApp, owner: &str) -> Result<Response, CallbackError> {
     let random = alphanumeric();
     let nonce = String::from_utf8(alphanumeric().to_vec()).expect("alphanumeric is ASCII");
     let reply = crypto::success_reply(
-        &app.callback_token,
-        &app.callback_aes_key,
+        app.callback_token.expose(),
+        app.callback_aes_key.expose(),
         owner,
         &timestamp,
         &nonce,
@@ -150,8 +150,8 @@ mod tests {
         assert!(app().accepts_callbacks());
         assert!(app().validate_callback_config().is_ok());
         let mut stream_only = app();
-        stream_only.callback_token.clear();
-        stream_only.callback_aes_key.clear();
+        stream_only.callback_token = Default::default();
+        stream_only.callback_aes_key = Default::default();
         assert!(!stream_only.accepts_callbacks());
         assert!(stream_only.validate_callback_config().is_err());
         let mut bad_key = app();

@@ -93,9 +93,9 @@ impl DingTalkConfig {
         DingTalkApp {
             name: self.name.clone(),
             client_id: self.client_id.clone(),
-            client_secret: self.client_secret.expose().to_owned(),
-            callback_token: self.callback_token.expose().to_owned(),
-            callback_aes_key: self.callback_aes_key.expose().to_owned(),
+            client_secret: self.client_secret.clone(),
+            callback_token: self.callback_token.clone(),
+            callback_aes_key: self.callback_aes_key.clone(),
             corp_id: Some(self.corp_id.clone()).filter(|corp| !corp.is_empty()),
             translation: TranslationSettings {
                 // `validate` refused a zone that does not parse.

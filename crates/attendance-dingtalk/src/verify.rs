@@ -133,7 +133,7 @@ pub fn verify_callback(
         // An empty token would let anyone compute a valid signature.
         return Err(CallbackError::Misconfigured("callback_token is empty"));
     }
-    if crypto::derive_key(&app.callback_aes_key).is_err() {
+    if crypto::derive_key(app.callback_aes_key.expose()).is_err() {
         return Err(CallbackError::Misconfigured(
             "callback_aes_key is not 43 base64 characters",
         ));
@@ -146,12 +146,12 @@ pub fn verify_callback(
     else {
         return Err(CallbackError::MissingSignature);
     };
-    let expected = crypto::signature(&app.callback_token, timestamp, nonce, &body.encrypt);
+    let expected = crypto::signature(app.callback_token.expose(), timestamp, nonce, &body.encrypt);
     if !constant_time_eq(expected.as_bytes(), given.to_ascii_lowercase().as_bytes()) {
         return Err(CallbackError::InvalidSignature);
     }
 
-    let (json, owner) = crypto::decrypt(&app.callback_aes_key, &body.encrypt)
+    let (json, owner) = crypto::decrypt(app.callback_aes_key.expose(), &body.encrypt)
         .map_err(CallbackError::Undecryptable)?;
     if !owner_matches(app, &owner) {
         return Err(CallbackError::OwnerMismatch);
@@ -255,9 +255,19 @@ mod tests {
     }
 
     fn sealed(app: &DingTalkApp, msg: &str, owner: &str) -> (CallbackQuery, Vec<u8>) {
-        let encrypt =
-            crypto::encrypt(&app.callback_aes_key, msg, owner, b"0123456789abcdef").unwrap();
-        let sig = crypto::signature(&app.callback_token, "1700000000000", "nonce1", &encrypt);
+        let encrypt = crypto::encrypt(
+            app.callback_aes_key.expose(),
+            msg,
+            owner,
+            b"0123456789abcdef",
+        )
+        .unwrap();
+        let sig = crypto::signature(
+            app.callback_token.expose(),
+            "1700000000000",
+            "nonce1",
+            &encrypt,
+        );
         let query = CallbackQuery::from_pairs([
             ("signature", sig.as_str()),
             ("timeStamp", "1700000000000"),
@@ -403,7 +413,7 @@ mod tests {
     #[test]
     fn misconfigured_apps_are_reported_as_such() {
         let mut no_token = app("cid", None);
-        no_token.callback_token = String::new();
+        no_token.callback_token = Default::default();
         assert!(matches!(
             verify_callback(&no_token, &v1_query(), &v1_body()),
             Err(CallbackError::Misconfigured(_))

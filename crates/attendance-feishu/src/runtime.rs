@@ -50,7 +50,7 @@ pub fn start(apps: &[FeishuConfig], hub: &HubContext) -> VendorRuntime {
         let connection = LongConnectionApp {
             name: app.name.clone(),
             app_id: app.app_id.clone(),
-            app_secret: app.app_secret.expose().to_owned(),
+            app_secret: app.app_secret.clone(),
             base_url: app.base_url.clone(),
             time_zone: zone_of(app),
             pulls: pulls(app),

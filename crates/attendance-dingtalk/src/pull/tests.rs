@@ -171,9 +171,9 @@ fn failed_pushes_of_both_shapes_become_their_pushes() {
     let app = DingTalkApp {
         name: "main".into(),
         client_id: "dingclient".into(),
-        client_secret: String::new(),
-        callback_token: String::new(),
-        callback_aes_key: String::new(),
+        client_secret: Default::default(),
+        callback_token: Default::default(),
+        callback_aes_key: Default::default(),
         corp_id: None,
         translation: Default::default(),
     };

@@ -57,7 +57,7 @@ pub(super) async fn connect(
 fn open_request(app: &StreamApp, local_ip: &str) -> Value {
     serde_json::json!({
         "clientId": app.app.client_id,
-        "clientSecret": app.app.client_secret,
+        "clientSecret": app.app.client_secret.expose(),
         "subscriptions": [{"type": "EVENT", "topic": "*"}],
         "ua": USER_AGENT,
         "localIp": local_ip,

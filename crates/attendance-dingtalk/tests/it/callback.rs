@@ -29,8 +29,8 @@ fn apps() -> Vec<DingTalkApp> {
     by_corp.corp_id = Some("dingcorpowner".into());
     let mut stream_only = app();
     stream_only.name = "stream-only".into();
-    stream_only.callback_token.clear();
-    stream_only.callback_aes_key.clear();
+    stream_only.callback_token = Default::default();
+    stream_only.callback_aes_key = Default::default();
     vec![app(), by_corp, stream_only]
 }
 

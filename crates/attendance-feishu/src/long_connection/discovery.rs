@@ -71,7 +71,7 @@ pub(super) async fn discover(
     app: &LongConnectionApp,
 ) -> Result<Endpoint, OpenError> {
     let url = format!("{}{ENDPOINT_PATH}", app.base_url.trim_end_matches('/'));
-    let body = serde_json::json!({ "AppID": app.app_id, "AppSecret": app.app_secret });
+    let body = serde_json::json!({ "AppID": app.app_id, "AppSecret": app.app_secret.expose() });
     let response = http
         .post(&url)
         .header("locale", "zh")

@@ -35,6 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use attendance_adapter_kit::connection::{self, ConnectionState};
+use attendance_adapter_kit::Secret;
 use attendance_proto::ingest::DeliverySink;
 use serde::Deserialize;
 use tokio::sync::watch;
@@ -46,31 +47,20 @@ pub use discovery::{
 use session::FeishuLongConnection;
 
 /// One Feishu app that receives its events over a long connection.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct LongConnectionApp {
     /// The configured name: `Source.app` and the name in health reports.
     pub name: String,
     /// Feishu's `cli_…` id.
     pub app_id: String,
     /// The app secret: the connection's only credential.
-    pub app_secret: String,
+    pub app_secret: Secret,
     /// `https://open.feishu.cn`, `https://open.larksuite.com`, or a test server.
     pub base_url: String,
     /// The configured `time_zone` (see [`crate::translate::Recipient::zone`]).
     pub time_zone: chrono_tz::Tz,
     /// Whether the app pulls (see [`crate::translate::Recipient::pulls`]).
     pub pulls: bool,
-}
-
-impl std::fmt::Debug for LongConnectionApp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LongConnectionApp")
-            .field("name", &self.name)
-            .field("app_id", &self.app_id)
-            .field("app_secret", &"**REDACTED**")
-            .field("base_url", &self.base_url)
-            .finish()
-    }
 }
 
 /// The timings Feishu hands the client at discovery and in pongs.
