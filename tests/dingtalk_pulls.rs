@@ -272,6 +272,45 @@ on_both_backends! {
         assert_eq!(met.business_key, pulled.business_key);
     };
 
+    an_approval_of_an_unlisted_category_is_resolved_from_its_instance => |db: TestDatabase| async move {
+        let api = FakeDingTalkApi::new(CLIENT_ID, CLIENT_SECRET);
+        let fixture: Value = serde_json::from_str(include_str!(
+            "../crates/attendance-dingtalk/tests/data/mapping/instance_unlisted_category_leave_form.json"
+        ))
+        .unwrap();
+        let instance_id = fixture["event"]["processInstanceId"].as_str().unwrap().to_owned();
+        api.set_instance(&instance_id, fixture["result"].clone());
+        let api_base = api.serve().await;
+        let dir = tempfile::tempdir().unwrap();
+        let hub = HubProcess::start(binary(), dir.path(), &config(&db, &api_base, 0, false)).await;
+
+        // A custom leave form: its category is in no documented list, and
+        // the event says nothing of the period.
+        let event = json!({
+            "EventType": "bpms_instance_change", "CorpId": CORP, "eventId": "evt-unlisted-1",
+            "processInstanceId": instance_id, "processCode": "PROC-27BBC5E6-LEAVE",
+            "bizCategoryId": "", "type": "finish", "result": "agree",
+            "staffId": "08058646137", "title": "请假"
+        });
+        assert_eq!(push(&hub, &event).await, 200, "{}", hub.log());
+        let service = client(&hub).await;
+        let approval = eventually("the instance read and the approval stored", move || {
+            let mut service = service.clone();
+            async move {
+                let approvals = service.list_approvals(ListApprovalsRequest::default()).await.unwrap().into_inner().approvals;
+                approvals.into_iter().next()
+            }
+        }).await;
+        assert_eq!(approval.business_key, instance_id);
+        assert_eq!(approval.kind, ApprovalKind::Leave as i32);
+        assert_eq!(approval.status, ApprovalStatus::Approved as i32);
+        assert_eq!(approval.employee_id, "08058646137");
+        assert_eq!(approval.leave_type, "年假");
+        assert_eq!(approval.duration, 2.0);
+        assert!(approval.start_time.is_some() && approval.end_time.is_some(), "{approval:?}");
+        assert_eq!(api.calls_to("processInstances").len(), 1, "{:?}", api.calls());
+    };
+
     a_called_back_punch_pulls_its_day_too => |db: TestDatabase| async move {
         let api = FakeDingTalkApi::new(CLIENT_ID, CLIENT_SECRET);
         let fixture: Value = serde_json::from_str(GETUPDATEDATA).unwrap();

@@ -300,3 +300,37 @@ impl AppPulls {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trigger::ApprovalPull;
+
+    #[test]
+    fn every_job_payload_reads_back_as_written() {
+        let jobs = [
+            PullJob::Day(DayPull {
+                tenant: "corp".into(),
+                employee_id: "u1".into(),
+                work_date: NaiveDate::from_ymd_opt(2021, 1, 14).unwrap(),
+            }),
+            PullJob::Instance(InstancePull {
+                tenant: "corp".into(),
+                instance_id: "i1".into(),
+                employee_id: "u1".into(),
+            }),
+            PullJob::Approval(ApprovalPull {
+                tenant: "corp".into(),
+                instance_id: "i2".into(),
+                process_code: "PROC-1".into(),
+                kind: 3,
+                kind_original: "OUT".into(),
+            }),
+        ];
+        for job in jobs {
+            let payload = job.job("acme").payload;
+            let read: PullJob = serde_json::from_str(&payload).expect(&payload);
+            assert_eq!(read, job);
+        }
+    }
+}

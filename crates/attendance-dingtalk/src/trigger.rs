@@ -32,8 +32,9 @@ pub struct ApprovalPull {
     #[serde(default)]
     pub process_code: String,
     /// The kind the event stated (`ApprovalKind` as its number; 0 when it
-    /// stated none) and what it was read from.
-    #[serde(default)]
+    /// stated none) and what it was read from. Named apart in the payload,
+    /// where `kind` tags the job.
+    #[serde(default, rename = "approval_kind")]
     pub kind: i32,
     #[serde(default)]
     pub kind_original: String,
