@@ -25,6 +25,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use attendance_adapter_kit::testing::expect::{assert_expected, json_fixtures, render_facts};
 use attendance_dingtalk::config::DingTalkConfig;
 use attendance_dingtalk::jobs::PullRouting;
 use attendance_dingtalk::mapping::{approval_kind_of_category, approve_type_kind};
@@ -33,7 +34,7 @@ use attendance_dingtalk::pull::{
     InstanceHint, PullSource,
 };
 use attendance_dingtalk::{translate_stream, DingTalkApp};
-use attendance_proto::ingest::{Fact, Recognition};
+use attendance_proto::ingest::Fact;
 use attendance_proto::Timestamp;
 use chrono::NaiveDate;
 use serde_json::Value;
@@ -74,7 +75,7 @@ fn check(fixture: &Path) {
             zones: [(app.name.clone(), app.translation.time_zone)].into(),
         }
         .attach(&mut delivery);
-        let mut text = render(Some(&delivery.recognition), delivery.facts);
+        let mut text = render_facts(Some(&delivery.recognition), delivery.facts);
         for job in &delivery.jobs {
             let _ = writeln!(text, "pull {}: {}", job.key, job.payload);
         }
@@ -83,16 +84,16 @@ fn check(fixture: &Path) {
         let result = &answer()["result"];
         let user_id = result["userid"].as_str().unwrap_or_default();
         let work_date = NaiveDate::from_ymd_opt(2021, 1, 14).expect("a date");
-        render(
+        render_facts(
             None,
             facts_from_update_data(&pull(), user_id, work_date, result),
         )
     } else if name.starts_with("listrecord_") {
         let punches = punches_from_records(&pull(), &records(&answer()));
-        render(None, punches.into_iter().map(Fact::Punch).collect())
+        render_facts(None, punches.into_iter().map(Fact::Punch).collect())
     } else if name.starts_with("list_") {
         let results = shift_results_from_list(&pull(), &records(&answer()));
-        render(None, results.into_iter().map(Fact::ShiftResult).collect())
+        render_facts(None, results.into_iter().map(Fact::ShiftResult).collect())
     } else if name.starts_with("instance_") {
         let event = &answer()["event"];
         let stated = event["kind"].as_str().unwrap_or_default();
@@ -112,25 +113,11 @@ fn check(fixture: &Path) {
             &app.translation.process_kinds,
             &answer()["result"],
         );
-        render(None, approval.into_iter().map(Fact::Approval).collect())
+        render_facts(None, approval.into_iter().map(Fact::Approval).collect())
     } else {
         panic!("{name}: the prefix names no path (stream_, getupdatedata_, list_, listrecord_, instance_)");
     };
-    let expect = fixture.with_extension("expect");
-    // A test's own switch, not configuration: the ban on reading the
-    // environment is about the adapter, which this is not.
-    #[allow(clippy::disallowed_methods)]
-    let update = std::env::var_os("UPDATE_EXPECT").is_some();
-    if update {
-        std::fs::write(&expect, &actual).expect("the expectation writes");
-        return;
-    }
-    let expected = std::fs::read_to_string(&expect).unwrap_or_default();
-    assert!(
-        expected == actual,
-        "{name}: the facts differ from {} (UPDATE_EXPECT=1 rewrites it)\n--- expected\n{expected}\n--- actual\n{actual}",
-        expect.display()
-    );
+    assert_expected(fixture, &actual);
 }
 
 /// The test app under the fixture's `"app"` settings, read as the
@@ -175,35 +162,9 @@ fn pull() -> PullSource {
     }
 }
 
-/// The facts as their Debug text, enum fields by name. The raw JSON each
-/// fact keeps is the input itself and is left out.
-fn render(recognition: Option<&Recognition>, facts: Vec<Fact>) -> String {
-    let mut text = String::new();
-    if let Some(recognition) = recognition {
-        let _ = writeln!(text, "recognition: {recognition:?}");
-    }
-    for mut fact in facts {
-        match &mut fact {
-            Fact::Punch(punch) => punch.raw_json.clear(),
-            Fact::ShiftResult(result) => result.raw_json.clear(),
-            Fact::Approval(approval) => approval.raw_json.clear(),
-            Fact::DayReconciled(_) => {}
-        }
-        let _ = writeln!(text, "{fact:#?}");
-    }
-    text
-}
-
 #[test]
 fn every_fixture_gives_its_expected_facts() {
-    let mut fixtures: Vec<PathBuf> = std::fs::read_dir(fixtures())
-        .expect("the fixture folder reads")
-        .map(|entry| entry.expect("a fixture entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .collect();
-    fixtures.sort();
-    assert!(fixtures.len() >= 8, "{fixtures:?}");
-    for fixture in &fixtures {
-        check(fixture);
+    for fixture in json_fixtures(&fixtures(), 8) {
+        check(&fixture);
     }
 }

@@ -20,10 +20,11 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use attendance_adapter_kit::testing::expect::{assert_expected, json_fixtures, render_facts};
 use attendance_feishu::api::{UserFlow, UserTaskResult};
 use attendance_feishu::pull::{punch_from_flow, shift_results_from_task, PullSource};
 use attendance_feishu::translate;
-use attendance_proto::ingest::{Fact, Recognition};
+use attendance_proto::ingest::Fact;
 use attendance_proto::v1::Channel;
 use attendance_proto::Timestamp;
 use serde::de::DeserializeOwned;
@@ -59,7 +60,7 @@ fn check(fixture: &Path) {
             Channel::Webhook,
             RECEIVED,
         );
-        let mut text = render(Some(&delivery.recognition), delivery.facts);
+        let mut text = render_facts(Some(&delivery.recognition), delivery.facts);
         for job in &delivery.jobs {
             let _ = writeln!(text, "{job:#?}");
         }
@@ -70,32 +71,18 @@ fn check(fixture: &Path) {
             .iter()
             .filter_map(|flow| punch_from_flow(&pull(), flow))
             .map(Fact::Punch);
-        render(None, facts.collect())
+        render_facts(None, facts.collect())
     } else if name.starts_with("user_tasks_") {
         let tasks: Vec<UserTaskResult> = answer_list(&json, "user_task_results");
         let facts = tasks
             .iter()
             .flat_map(|task| shift_results_from_task(&pull(), task))
             .map(Fact::ShiftResult);
-        render(None, facts.collect())
+        render_facts(None, facts.collect())
     } else {
         panic!("{name}: the prefix names no path (event_, user_flows_, user_tasks_)");
     };
-    let expect = fixture.with_extension("expect");
-    // A test's own switch, not configuration: the ban on reading the
-    // environment is about the adapter, which this is not.
-    #[allow(clippy::disallowed_methods)]
-    let update = std::env::var_os("UPDATE_EXPECT").is_some();
-    if update {
-        std::fs::write(&expect, &actual).expect("the expectation writes");
-        return;
-    }
-    let expected = std::fs::read_to_string(&expect).unwrap_or_default();
-    assert!(
-        expected == actual,
-        "{name}: the facts differ from {} (UPDATE_EXPECT=1 rewrites it)\n--- expected\n{expected}\n--- actual\n{actual}",
-        expect.display()
-    );
+    assert_expected(fixture, &actual);
 }
 
 /// The answer's `data.<key>` list as the API client reads it.
@@ -114,35 +101,9 @@ fn pull() -> PullSource {
     }
 }
 
-/// The facts as their Debug text, enum fields by name. The raw JSON each
-/// fact keeps is the input itself and is left out.
-fn render(recognition: Option<&Recognition>, facts: Vec<Fact>) -> String {
-    let mut text = String::new();
-    if let Some(recognition) = recognition {
-        let _ = writeln!(text, "recognition: {recognition:?}");
-    }
-    for mut fact in facts {
-        match &mut fact {
-            Fact::Punch(punch) => punch.raw_json.clear(),
-            Fact::ShiftResult(result) => result.raw_json.clear(),
-            Fact::Approval(approval) => approval.raw_json.clear(),
-            Fact::DayReconciled(_) => {}
-        }
-        let _ = writeln!(text, "{fact:#?}");
-    }
-    text
-}
-
 #[test]
 fn every_fixture_gives_its_expected_facts() {
-    let mut fixtures: Vec<PathBuf> = std::fs::read_dir(fixtures())
-        .expect("the fixture folder reads")
-        .map(|entry| entry.expect("a fixture entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .collect();
-    fixtures.sort();
-    assert!(fixtures.len() >= 8, "{fixtures:?}");
-    for fixture in &fixtures {
-        check(fixture);
+    for fixture in json_fixtures(&fixtures(), 8) {
+        check(&fixture);
     }
 }

@@ -1,7 +1,10 @@
 //! Test helpers for vendor crates (feature `test-util`): a sink that records
 //! or refuses deliveries, a router driven in-process with one request and
 //! its reply read as JSON, JSON fixtures edited in place, and the check of
-//! a pushed punch.
+//! a pushed punch; and the pieces of the vendors' mapping expectation tests
+//! (`expect`).
+
+pub mod expect;
 
 use std::sync::Mutex;
 
