@@ -3,8 +3,6 @@
 
 use tokio::sync::watch;
 
-use crate::connection::ConnectionState;
-
 /// One connection's state as health reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HealthReport {
@@ -39,21 +37,4 @@ pub fn follow<S: Send + Sync + 'static>(
         }
     });
     rx
-}
-
-/// A new connection's state channel, starting at
-/// [`ConnectionState::Connecting`], and the health entry that follows it.
-pub fn watched_connection(
-    section: &'static str,
-    app: &str,
-    service: String,
-) -> (watch::Sender<ConnectionState>, ConnectionHealth) {
-    let (state_tx, state_rx) = watch::channel(ConnectionState::Connecting);
-    let health = ConnectionHealth {
-        section,
-        app: app.to_owned(),
-        service,
-        state: follow(state_rx, ConnectionState::health),
-    };
-    (state_tx, health)
 }

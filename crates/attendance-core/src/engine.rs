@@ -8,10 +8,8 @@ use attendance_proto::ingest::Receipt;
 use attendance_proto::v1::LogEntryKind;
 
 use crate::batch::Batch;
-use crate::log_identity::LogIdentity;
 use crate::page::PageToken;
 use crate::records::{Backend, DeliveryCounts, KnownEmployee, VendorCalls};
-use crate::retention::Retention;
 use crate::subscription::SubscriptionFilter;
 use crate::StoreError;
 
@@ -144,4 +142,54 @@ mod tests {
         assert_eq!(chunk_len(1000, 256), 256);
         assert_eq!(chunk_len(3, 256), 2);
     }
+}
+
+/// The retained range of the log, as one read saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LogBounds {
+    /// The newest sequence number: the newest entry's, or `removed_through`
+    /// when retention removed every entry (0 for a log never written).
+    pub head: i64,
+    /// The newest entry's `received_at` (µs); 0 when there is none.
+    pub head_stamp: i64,
+    /// The highest sequence number retention removed (0: none).
+    pub removed_through: i64,
+}
+
+impl LogBounds {
+    pub(crate) fn of(removed_through: i64, newest: Option<(i64, i64)>) -> LogBounds {
+        match newest {
+            Some((seq, stamp)) if seq > removed_through => LogBounds {
+                head: seq,
+                head_stamp: stamp,
+                removed_through,
+            },
+            _ => LogBounds {
+                head: removed_through,
+                head_stamp: 0,
+                removed_through,
+            },
+        }
+    }
+}
+
+/// What each engine reads about the log itself.
+#[async_trait]
+pub(crate) trait LogIdentity {
+    /// The id `0006_log_identity` created.
+    async fn log_id(&self) -> Result<String, StoreError>;
+    async fn bounds(&self) -> Result<LogBounds, StoreError>;
+    /// The `received_at` (µs) of the entry at `seq`, if it is in the log.
+    async fn stamp_at(&self, seq: i64) -> Result<Option<i64>, StoreError>;
+}
+
+/// What each engine removes, one bounded transaction at a time.
+#[async_trait]
+pub(crate) trait Retention {
+    /// Removes up to `limit` raw documents of the prefix received before
+    /// `before_us`, and the deliveries' references to them; how many.
+    async fn remove_raw_documents(&self, before_us: i64, limit: i64) -> Result<u64, StoreError>;
+    /// Removes up to `limit` log entries of the prefix received before
+    /// `before_us` and moves `removed_through` past them; how many.
+    async fn remove_log_entries(&self, before_us: i64, limit: i64) -> Result<u64, StoreError>;
 }

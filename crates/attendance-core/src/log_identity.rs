@@ -6,48 +6,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::cursor::LogTag;
+use crate::engine::{LogBounds, LogIdentity};
 use crate::postgres::PostgresEngine;
 use crate::sqlite::SqliteEngine;
 use crate::{Cursor, Store, StoreError};
-
-/// The retained range of the log, as one read saw it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct LogBounds {
-    /// The newest sequence number: the newest entry's, or `removed_through`
-    /// when retention removed every entry (0 for a log never written).
-    pub head: i64,
-    /// The newest entry's `received_at` (µs); 0 when there is none.
-    pub head_stamp: i64,
-    /// The highest sequence number retention removed (0: none).
-    pub removed_through: i64,
-}
-
-impl LogBounds {
-    fn of(removed_through: i64, newest: Option<(i64, i64)>) -> LogBounds {
-        match newest {
-            Some((seq, stamp)) if seq > removed_through => LogBounds {
-                head: seq,
-                head_stamp: stamp,
-                removed_through,
-            },
-            _ => LogBounds {
-                head: removed_through,
-                head_stamp: 0,
-                removed_through,
-            },
-        }
-    }
-}
-
-/// What each engine reads about the log itself.
-#[async_trait]
-pub(crate) trait LogIdentity {
-    /// The id `0006_log_identity` created.
-    async fn log_id(&self) -> Result<String, StoreError>;
-    async fn bounds(&self) -> Result<LogBounds, StoreError>;
-    /// The `received_at` (µs) of the entry at `seq`, if it is in the log.
-    async fn stamp_at(&self, seq: i64) -> Result<Option<i64>, StoreError>;
-}
 
 const LOG_ID: &str = "SELECT log_id FROM log_meta";
 

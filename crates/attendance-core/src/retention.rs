@@ -17,6 +17,7 @@ use sqlx::{
     Connection, Database, Executor, IntoArguments, PgConnection, Postgres, Sqlite, SqliteConnection,
 };
 
+use crate::engine::Retention;
 use crate::postgres::PostgresEngine;
 use crate::shared_sql::Driver;
 use crate::sqlite::SqliteEngine;
@@ -33,17 +34,6 @@ pub struct Removed {
     pub log_entries: u64,
     /// Resuming after this cursor serves every retained entry.
     pub oldest: Cursor,
-}
-
-/// What each engine removes, one bounded transaction at a time.
-#[async_trait]
-pub(crate) trait Retention {
-    /// Removes up to `limit` raw documents of the prefix received before
-    /// `before_us`, and the deliveries' references to them; how many.
-    async fn remove_raw_documents(&self, before_us: i64, limit: i64) -> Result<u64, StoreError>;
-    /// Removes up to `limit` log entries of the prefix received before
-    /// `before_us` and moves `removed_through` past them; how many.
-    async fn remove_log_entries(&self, before_us: i64, limit: i64) -> Result<u64, StoreError>;
 }
 
 // The next batch: the `$2` lowest ids (seqs) below the first row received

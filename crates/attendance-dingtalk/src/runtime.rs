@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use attendance_adapter_kit::health::watched_connection;
+use attendance_adapter_kit::connection::watched_connection;
 use attendance_adapter_kit::jobs::JobWorker;
 use attendance_adapter_kit::meter::CallCounter;
 use attendance_adapter_kit::reconcile::{ReconcilingApp, Roster};

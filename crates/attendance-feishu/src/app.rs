@@ -4,7 +4,18 @@
 use attendance_adapter_kit::Secret;
 use chrono_tz::Tz;
 
-use crate::translate::Recipient;
+/// What translation needs to know of the app an event came to.
+#[derive(Clone, Copy, Debug)]
+pub struct Recipient<'a> {
+    /// The configured app name: `Source.app`, and the queue of its pulls.
+    pub app: &'a str,
+    /// The app's `time_zone`: approval events give wall-clock times with no
+    /// zone, in the zone of the tenant's attendance.
+    pub zone: Tz,
+    /// Whether the app pulls (it has an app_secret): only then does an
+    /// event that cannot say enough queue a pull of the employee's day.
+    pub pulls: bool,
+}
 
 /// One Feishu app the hub accepts pushes for, served at
 /// `/webhooks/feishu/{name}`.

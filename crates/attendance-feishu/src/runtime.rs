@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use attendance_adapter_kit::health::watched_connection;
+use attendance_adapter_kit::connection::watched_connection;
 use attendance_adapter_kit::meter::CallCounter;
 use attendance_adapter_kit::reconcile::{ReconcilingApp, Roster};
 use attendance_adapter_kit::{HubContext, VendorRuntime};

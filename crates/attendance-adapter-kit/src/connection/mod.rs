@@ -43,7 +43,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 pub use backoff::{jitter_below, Backoff};
 pub use dial::{dial, DialError, Socket};
-pub use state::ConnectionState;
+pub use state::{watched_connection, ConnectionState};
 
 use session::{End, Notice, Session};
 

@@ -1,6 +1,8 @@
 //! Where one app's connection stands, as health reports it.
 
-use crate::health::HealthReport;
+use tokio::sync::watch;
+
+use crate::health::{follow, ConnectionHealth, HealthReport};
 
 /// Where one app's connection stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +48,23 @@ impl std::fmt::Display for ConnectionState {
             ConnectionState::Stopped => f.write_str("stopped"),
         }
     }
+}
+
+/// A new connection's state channel, starting at
+/// [`ConnectionState::Connecting`], and the health entry that follows it.
+pub fn watched_connection(
+    section: &'static str,
+    app: &str,
+    service: String,
+) -> (watch::Sender<ConnectionState>, ConnectionHealth) {
+    let (state_tx, state_rx) = watch::channel(ConnectionState::Connecting);
+    let health = ConnectionHealth {
+        section,
+        app: app.to_owned(),
+        service,
+        state: follow(state_rx, ConnectionState::health),
+    };
+    (state_tx, health)
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use attendance_proto::Timestamp;
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 
+pub use crate::app::Recipient;
 use crate::jobs::DayPull;
 use crate::mapping;
 use crate::verify::VerifiedEvent;
@@ -34,19 +35,6 @@ use crate::wire::{
 use time::{
     fractional_seconds_timestamp, millis_timestamp, optional_int, seconds_timestamp, work_date,
 };
-
-/// What translation needs to know of the app an event came to.
-#[derive(Clone, Copy, Debug)]
-pub struct Recipient<'a> {
-    /// The configured app name: `Source.app`, and the queue of its pulls.
-    pub app: &'a str,
-    /// The app's `time_zone`: approval events give wall-clock times with no
-    /// zone, in the zone of the tenant's attendance.
-    pub zone: Tz,
-    /// Whether the app pulls (it has an app_secret): only then does an
-    /// event that cannot say enough queue a pull of the employee's day.
-    pub pulls: bool,
-}
 
 /// Translates one verified event received through `channel` for the app
 /// `recipient`.
