@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use attendance_adapter_kit::reconcile::local_midnight;
 use attendance_core::{
     ApprovalQuery, Page, PunchQuery, ReconciledDaysQuery, ShiftResultQuery, Store, StoreError,
 };
@@ -12,7 +13,7 @@ use attendance_proto::v1::{
     DayReconciled, GetDailyAttendanceRequest, GetDailyAttendanceResponse,
     ListReconciledDaysRequest, ListReconciledDaysResponse, Source,
 };
-use chrono::{Duration, NaiveDate, TimeZone};
+use chrono::NaiveDate;
 use chrono_tz::Tz;
 use tonic::Status;
 
@@ -36,17 +37,10 @@ where
     }
 }
 
-/// The first instant (µs) of `date` in `zone`; a zone may skip midnight
-/// (DST), and the day then starts at the first instant it has.
+/// The first instant (µs) of `date` in `zone` (the kit's rule: a zone
+/// that skips midnight starts the day later).
 fn day_start_micros(zone: Tz, date: NaiveDate) -> i64 {
-    let midnight = date.and_hms_opt(0, 0, 0).expect("midnight exists");
-    (0..=2)
-        .find_map(|hours| {
-            zone.from_local_datetime(&(midnight + Duration::hours(hours)))
-                .earliest()
-        })
-        .map(|t| t.timestamp_micros())
-        .unwrap_or_else(|| midnight.and_utc().timestamp_micros())
+    local_midnight(zone, date).saturating_mul(1_000_000)
 }
 
 fn required(field: &str, value: &str) -> Result<(), Status> {
@@ -54,6 +48,14 @@ fn required(field: &str, value: &str) -> Result<(), Status> {
         Err(invalid_field(field, "is required"))
     } else {
         Ok(())
+    }
+}
+
+fn day_scope(r: &GetDailyAttendanceRequest) -> ApprovalQuery {
+    ApprovalQuery {
+        tenant: r.tenant.clone(),
+        employee_id: r.employee_id.clone(),
+        ..ApprovalQuery::default()
     }
 }
 
@@ -117,33 +119,31 @@ pub(crate) async fn daily_attendance(
     let end_us = date
         .succ_opt()
         .map_or(i64::MAX, |next| day_start_micros(zone, next));
-    let punches = all_pages(|page_token| {
-        let query = PunchQuery {
-            tenant: r.tenant.clone(),
-            employee_id: r.employee_id.clone(),
-            start_us: Some(start_us),
-            end_us: Some(end_us),
-            page_size: 1000,
-            page_token,
-            ..PunchQuery::default()
-        };
-        async move { store.list_punches(&query).await }
-    })
-    .await
-    .map_err(status_of)?;
-    let approvals = all_pages(|page_token| {
-        let query = ApprovalQuery {
-            tenant: r.tenant.clone(),
-            employee_id: r.employee_id.clone(),
-            start_us: Some(start_us),
-            end_us: Some(end_us),
-            page_size: 1000,
-            page_token,
-            ..ApprovalQuery::default()
-        };
-        async move { store.list_approvals(&query).await }
-    })
-    .await
+    let (punches, approvals) = tokio::try_join!(
+        all_pages(|page_token| {
+            let query = PunchQuery {
+                tenant: r.tenant.clone(),
+                employee_id: r.employee_id.clone(),
+                start_us: Some(start_us),
+                end_us: Some(end_us),
+                page_size: 1000,
+                page_token,
+                ..PunchQuery::default()
+            };
+            async move { store.list_punches(&query).await }
+        }),
+        // Approvals overlapping the day: the same bounds, read as a span.
+        all_pages(|page_token| {
+            let query = ApprovalQuery {
+                start_us: Some(start_us),
+                end_us: Some(end_us),
+                page_size: 1000,
+                page_token,
+                ..day_scope(&r)
+            };
+            async move { store.list_approvals(&query).await }
+        }),
+    )
     .map_err(status_of)?;
     // Reconciled for payroll: every vendor that has something of this
     // employee's day has signalled it (an employee may punch in both).
