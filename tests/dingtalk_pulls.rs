@@ -146,6 +146,15 @@ fn reconcile(employee: &str, day: &str) -> ReconcileRequest {
 
 /// A listRecord item for a punch on Saturday 2021-01-16, a day without a
 /// schedule: DingTalk fired no punch event for it.
+/// A pass over every employee of the tenant (the roster here): only such a
+/// pass signals its days.
+fn reconcile_everyone(day: &str) -> ReconcileRequest {
+    ReconcileRequest {
+        employee_ids: vec![],
+        ..reconcile("", day)
+    }
+}
+
 fn weekend_punch() -> Value {
     json!({
         "id": 900001, "userId": "weekend01", "corpId": CORP, "bizId": "BIZ-SAT-0001",
@@ -475,7 +484,8 @@ on_both_backends! {
         let hub = HubProcess::start(binary(), dir.path(), &config(&db, &api_base, 0, false)).await;
         let mut admin = admin(&hub).await;
 
-        let first = admin.reconcile(reconcile("weekend01", "2021-01-16")).await.unwrap().into_inner();
+        // Over the whole tenant (a pass naming employees signals no day).
+        let first = admin.reconcile(reconcile_everyone("2021-01-16")).await.unwrap().into_inner();
         let [outcome] = first.apps.try_into().expect("one app");
         assert_eq!(outcome.error, "", "the pass completes");
         assert_eq!(outcome.vendor, Vendor::Dingtalk as i32);
@@ -495,10 +505,13 @@ on_both_backends! {
         let Some(log_entry::Fact::DayReconciled(day)) = &entries[1].fact else { unreachable!() };
         assert_eq!(day.work_date, "2021-01-16");
         assert_eq!(day.differences_applied, 1);
+        assert_eq!(day.employees_covered, 2, "the roster: weekend01 and busy01");
+        assert_eq!(day.pass_id, outcome.pass_id);
+        assert_eq!(day.time_zone, "Asia/Shanghai");
         assert_eq!(day.source.as_ref().unwrap().tenant, CORP);
         assert_eq!(day.source.as_ref().unwrap().vendor, Vendor::Dingtalk as i32);
 
-        let second = admin.reconcile(reconcile("weekend01", "2021-01-16")).await.unwrap().into_inner();
+        let second = admin.reconcile(reconcile_everyone("2021-01-16")).await.unwrap().into_inner();
         assert_eq!(second.apps[0].error, "");
         assert_eq!(second.apps[0].differences_applied, 0, "a second pass changes nothing");
         assert_eq!(second.apps[0].unchanged, 1);

@@ -324,8 +324,12 @@ pub(crate) fn content_hash(fact: &Fact) -> Vec<u8> {
         }
         Fact::DayReconciled(mut d) => {
             strip_source(&mut d.source);
+            // Every pass has its own id and time: a pass that saw the day as
+            // the last signal did (same fingerprint, same coverage) says
+            // nothing new.
             d.reconciled_time = None;
             d.differences_applied = 0;
+            d.pass_id.clear();
             d.encode_to_vec()
         }
     };

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use attendance_proto::ingest::Receipt;
+use attendance_proto::v1::LogEntryKind;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
@@ -619,7 +620,7 @@ impl Engine for PostgresEngine {
              AND (cardinality($3::text[]) = 0 OR l.tenant = ANY($3)) \
              AND (cardinality($4::smallint[]) = 0 OR l.vendor = ANY($4)) \
              AND (cardinality($5::smallint[]) = 0 OR l.kind = ANY($5)) \
-             AND (cardinality($6::text[]) = 0 OR l.employee_id = ANY($6)) \
+             AND (cardinality($6::text[]) = 0 OR l.employee_id = ANY($6) OR l.kind = $9) \
              AND (NOT $7 OR l.revision_kind <> 3) \
              ORDER BY l.seq LIMIT $8",
         )
@@ -631,6 +632,9 @@ impl Engine for PostgresEngine {
         .bind(&filter.employee_ids)
         .bind(filter.exclude_enrichments)
         .bind(limit)
+        // A day signal speaks for the whole tenant: an employee filter never
+        // hides it (the tenant filter still applies).
+        .bind(LogEntryKind::DayReconciled as i16)
         .fetch_all(&self.reader)
         .await?;
         rows.iter()

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use attendance_proto::ingest::Receipt;
+use attendance_proto::v1::LogEntryKind;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -485,7 +486,19 @@ impl Engine for SqliteEngine {
         push_in(&mut builder, "l.tenant", &filter.tenants);
         push_in(&mut builder, "l.vendor", &filter.vendors);
         push_in(&mut builder, "l.kind", &filter.kinds);
-        push_in(&mut builder, "l.employee_id", &filter.employee_ids);
+        if !filter.employee_ids.is_empty() {
+            // A day signal speaks for the whole tenant: an employee filter
+            // never hides it (the tenant filter still applies).
+            builder.push(format!(
+                " AND (l.kind = {} OR l.employee_id IN (",
+                LogEntryKind::DayReconciled as i32
+            ));
+            let mut list = builder.separated(", ");
+            for employee in &filter.employee_ids {
+                list.push_bind(employee);
+            }
+            builder.push("))");
+        }
         if filter.exclude_enrichments {
             builder.push(" AND l.revision_kind <> 3");
         }

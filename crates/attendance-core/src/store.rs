@@ -6,7 +6,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use attendance_proto::ingest::{Delivery, DeliverySink, Receipt, SinkError};
-use attendance_proto::v1::{Approval, LogEntry, LogEntryKind, Punch, ShiftResult};
+use attendance_proto::v1::{Approval, DayReconciled, LogEntry, LogEntryKind, Punch, ShiftResult};
 use prost::Message;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -304,7 +304,7 @@ impl Store {
         .await
     }
 
-    async fn list<T: Message + Default + HasRawJson>(
+    pub(crate) async fn list<T: Message + Default + HasRawJson>(
         &self,
         kind: LogEntryKind,
         conditions: Vec<Condition>,
@@ -367,7 +367,7 @@ fn common(tenant: &str, employee_id: &str, vendor: i32) -> Vec<Condition> {
 }
 
 /// Facts whose raw vendor JSON is stored apart and put back on reading.
-trait HasRawJson {
+pub(crate) trait HasRawJson {
     fn restore_raw_json(&mut self, raw: String);
 }
 
@@ -384,6 +384,11 @@ macro_rules! has_raw_json {
     )*};
 }
 has_raw_json!(Punch, ShiftResult, Approval);
+
+/// A day signal carries no vendor JSON.
+impl HasRawJson for DayReconciled {
+    fn restore_raw_json(&mut self, _raw: String) {}
+}
 
 fn log_entry_of(log: LogTag, row: LogRead) -> Result<LogEntry, StoreError> {
     let mut fact = decode(i64::from(row.kind), &row.body)?;

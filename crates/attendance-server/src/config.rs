@@ -200,6 +200,14 @@ impl Config {
                 "recent_days and nightly_days must be positive",
             ));
         }
+        if self.reconciliation.day_end_grace_hours > 72 {
+            // A longer grace means the recent passes never signal a day:
+            // only a nightly window wider than the grace would.
+            return Err(invalid(
+                "reconciliation.day_end_grace_hours",
+                "must be 0 to 72",
+            ));
+        }
         if self.server.heartbeat_seconds == 0 {
             return Err(invalid("server.heartbeat_seconds", "must be positive"));
         }

@@ -10,15 +10,17 @@ use attendance_core::{
 };
 use attendance_proto::v1::attendance_service_server::AttendanceService;
 use attendance_proto::v1::{
-    subscribe_request, ListApprovalsRequest, ListApprovalsResponse, ListPunchesRequest,
-    ListPunchesResponse, ListShiftResultsRequest, ListShiftResultsResponse, SubscribeRequest,
-    SubscribeResponse,
+    subscribe_request, GetDailyAttendanceRequest, GetDailyAttendanceResponse, ListApprovalsRequest,
+    ListApprovalsResponse, ListPunchesRequest, ListPunchesResponse, ListReconciledDaysRequest,
+    ListReconciledDaysResponse, ListShiftResultsRequest, ListShiftResultsResponse,
+    SubscribeRequest, SubscribeResponse,
 };
 use attendance_proto::Timestamp;
 use futures::{Stream, StreamExt};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use crate::day_view;
 use crate::error::{invalid_field, status_of};
 
 pub(crate) struct AttendanceApi {
@@ -110,6 +112,24 @@ impl AttendanceService for AttendanceApi {
             approvals: page.items,
             next_page_token: page.next_page_token,
         }))
+    }
+
+    async fn get_daily_attendance(
+        &self,
+        request: Request<GetDailyAttendanceRequest>,
+    ) -> Result<Response<GetDailyAttendanceResponse>, Status> {
+        day_view::daily_attendance(&self.store, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_reconciled_days(
+        &self,
+        request: Request<ListReconciledDaysRequest>,
+    ) -> Result<Response<ListReconciledDaysResponse>, Status> {
+        day_view::reconciled_days(&self.store, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     type SubscribeStream = SubscribeStream;

@@ -4,6 +4,7 @@
 
 mod admin;
 pub mod config;
+mod day_view;
 mod error;
 mod grpc;
 mod http;

@@ -11,7 +11,7 @@ use attendance_proto::Timestamp;
 use chrono_tz::Tz;
 use tokio::time::Instant;
 
-use super::pass::{run_pass, DayPuller, PassReport};
+use super::pass::{run_pass, DayPuller, DaySignals, PassReport};
 use super::Window;
 use crate::meter::CallCounter;
 
@@ -79,12 +79,15 @@ impl ReconcilingApp {
         employees
     }
 
-    /// One pass, unless another replica or task is running this app's.
+    /// One pass, unless another replica or task is running this app's. A
+    /// pass over everyone (`only` empty) signals the days of `window` that
+    /// ended `day_end_grace` ago; a pass over named employees signals none.
     pub async fn run(
         &self,
         store: &dyn HubStore,
         window: Window,
         only: &[String],
+        day_end_grace: chrono::Duration,
     ) -> AppReconciliation {
         let mut outcome = AppReconciliation {
             vendor: self.vendor as i32,
@@ -117,12 +120,24 @@ impl ReconcilingApp {
         };
         let employees = self.select_employees(known, only);
         let started = Instant::now();
+        let received_time = now_timestamp();
+        // Unique across passes of this app: one runs at a time under the claim.
+        outcome.pass_id = format!(
+            "{claim_name}@{}.{:09}",
+            received_time.seconds, received_time.nanos
+        );
+        let signals = only.is_empty().then(|| DaySignals {
+            pass_id: outcome.pass_id.clone(),
+            zone: self.zone,
+            grace: day_end_grace,
+        });
         let result = run_pass(
             self.puller.as_ref(),
             store,
             &employees,
             window,
-            now_timestamp(),
+            received_time,
+            signals.as_ref(),
         )
         .await;
         self.calls.flush(store).await;
@@ -136,6 +151,9 @@ impl ReconcilingApp {
                     employees = report.employees,
                     pulled = report.facts_pulled,
                     applied = report.differences_applied,
+                    pass_id = %outcome.pass_id,
+                    targeted = signals.is_none(),
+                    signalled = report.work_dates_reconciled.len(),
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "reconciliation pass done"
                 );
@@ -156,4 +174,5 @@ fn fill(outcome: &mut AppReconciliation, report: PassReport) {
     outcome.differences_applied = report.differences_applied as i64;
     outcome.unchanged = report.unchanged as i64;
     outcome.work_dates_reconciled = report.work_dates_reconciled;
+    outcome.work_dates_not_ended = report.work_dates_not_ended;
 }

@@ -1,6 +1,8 @@
 //! One reconciliation pass over some employees and a window: what the vendor
 //! says, committed day by day as pulls (differences become revisions), and a
-//! `DayReconciled` signal for each day the pass covered completely.
+//! `DayReconciled` signal for each day the pass may speak for: a pass over the
+//! whole tenant, a day that has ended (plus the grace) in the app's zone, a
+//! vendor that showed every employee.
 
 use std::collections::BTreeMap;
 
@@ -9,9 +11,12 @@ use attendance_proto::hub::KnownEmployee;
 use attendance_proto::ingest::{Delivery, DeliverySink, Fact, Recognition, SinkError};
 use attendance_proto::v1::{Channel, DayReconciled, Source};
 use attendance_proto::Timestamp;
-use chrono::NaiveDate;
+use chrono::{Duration, NaiveDate};
+use chrono_tz::Tz;
+use prost::Message;
+use sha2::{Digest, Sha256};
 
-use super::Window;
+use super::{local_midnight, Window};
 
 /// What a vendor's APIs said of some employees of one tenant over a window.
 #[derive(Debug, Default)]
@@ -58,6 +63,30 @@ pub trait DayPuller: Send + Sync {
     ) -> Result<Pulled, PullError>;
 }
 
+/// What a pass over every employee of its tenants may signal. A targeted
+/// pass (some employees) has none: it never speaks for a whole tenant.
+#[derive(Clone, Debug)]
+pub struct DaySignals {
+    /// Carried by every signal of the pass.
+    pub pass_id: String,
+    /// The zone a day ends in.
+    pub zone: Tz,
+    /// How long after its end a day may be signalled: late punches, a
+    /// night shift's off-duty check and the vendor's own day-end
+    /// computation land in it.
+    pub grace: Duration,
+}
+
+impl DaySignals {
+    /// Whether `day` ended, plus the grace, at `now` (Unix seconds).
+    pub fn has_ended(&self, day: NaiveDate, now: i64) -> bool {
+        let Some(next) = day.succ_opt() else {
+            return false;
+        };
+        local_midnight(self.zone, next) + self.grace.num_seconds() <= now
+    }
+}
+
 /// What a pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PassReport {
@@ -65,7 +94,10 @@ pub struct PassReport {
     pub facts_pulled: usize,
     pub differences_applied: usize,
     pub unchanged: usize,
+    /// Days signalled.
     pub work_dates_reconciled: Vec<String>,
+    /// Days not signalled because they had not ended plus the grace.
+    pub work_dates_not_ended: Vec<String>,
 }
 
 /// Why a pass did not complete; what it committed before stays committed.
@@ -96,13 +128,62 @@ pub fn pull_delivery(source: &Source, event_type: &str, facts: Vec<Fact>) -> Del
     }
 }
 
-/// Runs one pass of `puller` over `employees` and `window`.
+/// What a fact says, without how and when this pass pulled it (provenance,
+/// revision, raw JSON, the app): equal for equal vendor views.
+fn fact_fingerprint(fact: &Fact) -> Vec<u8> {
+    fn strip(source: &mut Option<Source>) {
+        if let Some(source) = source {
+            source.app.clear();
+            source.app_id.clear();
+        }
+    }
+    let bytes = match fact.clone() {
+        Fact::Punch(mut p) => {
+            strip(&mut p.source);
+            (p.revision, p.revision_kind, p.provenance) = (0, 0, None);
+            p.raw_json.clear();
+            p.encode_to_vec()
+        }
+        Fact::ShiftResult(mut r) => {
+            strip(&mut r.source);
+            (r.revision, r.revision_kind, r.provenance) = (0, 0, None);
+            r.raw_json.clear();
+            r.encode_to_vec()
+        }
+        Fact::Approval(mut a) => {
+            strip(&mut a.source);
+            (a.revision, a.revision_kind, a.provenance) = (0, 0, None);
+            a.raw_json.clear();
+            a.encode_to_vec()
+        }
+        Fact::DayReconciled(_) => Vec::new(),
+    };
+    Sha256::digest(bytes).to_vec()
+}
+
+/// The vendor's view of one day, whatever order the pull listed it in.
+pub fn day_fingerprint(facts: &[Fact]) -> String {
+    let mut each: Vec<Vec<u8>> = facts.iter().map(fact_fingerprint).collect();
+    each.sort();
+    let mut day = Sha256::new();
+    for fact in each {
+        day.update(fact);
+    }
+    day.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Runs one pass of `puller` over `employees` and `window`; `signals` is
+/// `None` for a targeted pass.
 pub async fn run_pass(
     puller: &dyn DayPuller,
     sink: &dyn DeliverySink,
     employees: &[KnownEmployee],
     window: Window,
     received_time: Timestamp,
+    signals: Option<&DaySignals>,
 ) -> Result<PassReport, PassError> {
     if window.last < window.first {
         return Err(PassError::Window(format!(
@@ -133,6 +214,7 @@ pub async fn run_pass(
             }
             for (work_date, facts) in pulled.days {
                 report.facts_pulled += facts.len();
+                let fingerprint = day_fingerprint(&facts);
                 let mut applied = 0;
                 if !facts.is_empty() {
                     // The store commits a large pull in parts, so webhooks
@@ -144,17 +226,26 @@ pub async fn run_pass(
                     report.differences_applied += receipt.appended;
                     report.unchanged += receipt.unchanged;
                 }
-                if pulled.complete {
-                    let signal = Fact::DayReconciled(DayReconciled {
-                        source: Some(source.clone()),
-                        work_date: work_date.to_string(),
-                        reconciled_time: Some(received_time),
-                        differences_applied: applied as i64,
-                    });
-                    sink.commit(pull_delivery(&source, "day_reconciled", vec![signal]))
-                        .await?;
-                    report.work_dates_reconciled.push(work_date.to_string());
+                let Some(signals) = signals.filter(|_| pulled.complete) else {
+                    continue;
+                };
+                if !signals.has_ended(work_date, received_time.seconds) {
+                    report.work_dates_not_ended.push(work_date.to_string());
+                    continue;
                 }
+                let signal = Fact::DayReconciled(DayReconciled {
+                    source: Some(source.clone()),
+                    work_date: work_date.to_string(),
+                    reconciled_time: Some(received_time),
+                    differences_applied: applied as i64,
+                    employees_covered: ids.len() as i64,
+                    pass_id: signals.pass_id.clone(),
+                    time_zone: signals.zone.name().to_string(),
+                    day_fingerprint: fingerprint,
+                });
+                sink.commit(pull_delivery(&source, "day_reconciled", vec![signal]))
+                    .await?;
+                report.work_dates_reconciled.push(work_date.to_string());
             }
         }
     }

@@ -26,6 +26,16 @@ pub struct Schedule {
     /// Once a day, at this hour of each app's time zone, a pass over `nightly_days`.
     pub nightly_hour: u32,
     pub nightly_days: u32,
+    /// A day is signalled reconciled only this many hours after it ended in
+    /// the app's time zone (late punches, night shifts, the vendor's own
+    /// day-end results land first).
+    pub day_end_grace_hours: u32,
+}
+
+impl Schedule {
+    pub fn day_end_grace(&self) -> chrono::Duration {
+        chrono::Duration::hours(i64::from(self.day_end_grace_hours))
+    }
 }
 
 impl Default for Schedule {
@@ -36,6 +46,7 @@ impl Default for Schedule {
             recent_days: 2,
             nightly_hour: 2,
             nightly_days: 7,
+            day_end_grace_hours: 4,
         }
     }
 }
@@ -85,9 +96,15 @@ pub async fn reconcile_request(
             first: from.or(to).unwrap_or(default.first),
             last: to.or(from).unwrap_or(default.last),
         };
-        response
-            .apps
-            .push(app.run(store, window, &request.employee_ids).await);
+        response.apps.push(
+            app.run(
+                store,
+                window,
+                &request.employee_ids,
+                schedule.day_end_grace(),
+            )
+            .await,
+        );
     }
     Ok(response)
 }
@@ -123,6 +140,7 @@ pub async fn run_schedule(
                     store.as_ref(),
                     Window::recent(app.zone, schedule.nightly_days),
                     &[],
+                    schedule.day_end_grace(),
                 )
                 .await;
                 continue;
@@ -133,6 +151,7 @@ pub async fn run_schedule(
                     store.as_ref(),
                     Window::recent(app.zone, schedule.recent_days),
                     &[],
+                    schedule.day_end_grace(),
                 )
                 .await;
             }

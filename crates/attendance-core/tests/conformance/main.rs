@@ -418,6 +418,10 @@ fn day_reconciled(work_date: &str, differences: i64) -> Fact {
             nanos: 0,
         }),
         differences_applied: differences,
+        employees_covered: 2,
+        pass_id: format!("pass-{differences}"),
+        time_zone: "Asia/Shanghai".into(),
+        day_fingerprint: "f1".into(),
     })
 }
 
@@ -432,4 +436,5 @@ fn encode_sequence(seq: i64) -> String {
 mod cursors;
 mod decisions;
 mod jobs;
+mod reconciled;
 mod stored;
