@@ -18,6 +18,8 @@ use crate::StoreError;
 /// A log entry as read, before its body is decoded.
 pub(crate) struct LogRead {
     pub seq: i64,
+    pub tenant: String,
+    pub vendor: i16,
     pub kind: i16,
     pub revision_kind: i16,
     pub employee_id: String,

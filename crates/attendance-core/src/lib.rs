@@ -21,6 +21,7 @@ mod sqlite;
 mod store;
 mod stored;
 mod subscription;
+mod tail;
 #[cfg(feature = "test-util")]
 pub mod testing;
 mod time;
@@ -35,3 +36,4 @@ pub use store::{Store, StoreOptions};
 pub use subscription::{
     subscribe, Start, SubscriptionFilter, SubscriptionItem, SubscriptionOptions,
 };
+pub use tail::TailLimits;

@@ -474,7 +474,7 @@ impl Engine for SqliteEngine {
         filter: &SubscriptionFilter,
     ) -> Result<Vec<LogRead>, StoreError> {
         let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT l.seq, l.kind, l.revision_kind, l.employee_id, l.occurred_at_us, \
+            "SELECT l.seq, l.tenant, l.vendor, l.kind, l.revision_kind, l.employee_id, l.occurred_at_us, \
              l.received_at_us, l.body, r.json FROM log l \
              LEFT JOIN raw_documents r ON r.id = l.raw_id WHERE l.seq > ",
         );
@@ -495,6 +495,8 @@ impl Engine for SqliteEngine {
             .map(|row| {
                 Ok(LogRead {
                     seq: row.try_get("seq")?,
+                    tenant: row.try_get("tenant")?,
+                    vendor: row.try_get::<i64, _>("vendor")? as i16,
                     kind: row.try_get::<i64, _>("kind")? as i16,
                     revision_kind: row.try_get::<i64, _>("revision_kind")? as i16,
                     employee_id: row.try_get("employee_id")?,

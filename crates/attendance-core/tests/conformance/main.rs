@@ -433,3 +433,4 @@ mod cursors;
 mod decisions;
 mod jobs;
 mod stored;
+mod tail;
