@@ -8,14 +8,16 @@ use attendance_proto::ingest::Receipt;
 use attendance_proto::v1::LogEntryKind;
 
 use crate::batch::Batch;
+use crate::filter::SubscriptionFilter;
 use crate::page::PageToken;
 use crate::records::{Backend, DeliveryCounts, KnownEmployee, VendorCalls};
-use crate::subscription::SubscriptionFilter;
 use crate::StoreError;
 
 /// A log entry as read, before its body is decoded.
 pub(crate) struct LogRead {
     pub seq: i64,
+    pub tenant: String,
+    pub vendor: i16,
     pub kind: i16,
     pub revision_kind: i16,
     pub employee_id: String,

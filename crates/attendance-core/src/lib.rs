@@ -9,7 +9,9 @@ mod cursor;
 mod engine;
 mod error;
 mod fact;
+mod filter;
 mod hub_store;
+mod log_entry;
 mod log_identity;
 mod operations;
 mod page;
@@ -22,6 +24,7 @@ mod sqlite;
 mod store;
 mod stored;
 mod subscription;
+mod tail;
 #[cfg(feature = "test-util")]
 pub mod testing;
 mod time;
@@ -37,3 +40,4 @@ pub use store::{Store, StoreOptions};
 pub use subscription::{
     subscribe, Start, SubscriptionFilter, SubscriptionItem, SubscriptionOptions,
 };
+pub use tail::TailLimits;

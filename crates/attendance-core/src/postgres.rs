@@ -19,9 +19,9 @@ use tokio::sync::{watch, Mutex};
 use crate::batch::{apply, Batch, DeliveryRow, Opened, StoredFact, Wanted, WriteTx, Writes};
 use crate::engine::{Claim, Condition, Engine, ListSpec, ListedRow, LogRead};
 use crate::fact::Identity;
+use crate::filter::SubscriptionFilter;
 use crate::records::{Backend, DeliveryCounts, KnownEmployee, VendorCalls};
 use crate::shared_sql::{self, taken};
-use crate::subscription::SubscriptionFilter;
 use crate::StoreError;
 use attendance_proto::hub::{DeliveryScope, StoredDelivery, TakenJob};
 
@@ -613,7 +613,7 @@ impl Engine for PostgresEngine {
         filter: &SubscriptionFilter,
     ) -> Result<Vec<LogRead>, StoreError> {
         let rows = sqlx::query(
-            "SELECT l.seq, l.kind, l.revision_kind, l.employee_id, l.occurred_at, \
+            "SELECT l.seq, l.tenant, l.vendor, l.kind, l.revision_kind, l.employee_id, l.occurred_at, \
              l.received_at, l.body, r.json FROM log l \
              LEFT JOIN raw_documents r ON r.id = l.raw_id \
              WHERE l.seq > $1 AND l.seq <= $2 \
@@ -641,6 +641,8 @@ impl Engine for PostgresEngine {
             .map(|row| {
                 Ok(LogRead {
                     seq: row.try_get("seq")?,
+                    tenant: row.try_get("tenant")?,
+                    vendor: row.try_get("vendor")?,
                     kind: row.try_get("kind")?,
                     revision_kind: row.try_get("revision_kind")?,
                     employee_id: row.try_get("employee_id")?,

@@ -21,9 +21,9 @@ use tokio::sync::{watch, Mutex};
 use crate::batch::{apply, Batch, DeliveryRow, Opened, StoredFact, Wanted, WriteTx, Writes};
 use crate::engine::{chunk_len, Claim, Condition, Engine, ListSpec, ListedRow, LogRead};
 use crate::fact::Identity;
+use crate::filter::SubscriptionFilter;
 use crate::records::{Backend, DeliveryCounts, KnownEmployee, VendorCalls};
 use crate::shared_sql::{self, taken};
-use crate::subscription::SubscriptionFilter;
 use crate::StoreError;
 use attendance_proto::hub::{DeliveryScope, StoredDelivery, TakenJob};
 
@@ -475,7 +475,7 @@ impl Engine for SqliteEngine {
         filter: &SubscriptionFilter,
     ) -> Result<Vec<LogRead>, StoreError> {
         let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT l.seq, l.kind, l.revision_kind, l.employee_id, l.occurred_at_us, \
+            "SELECT l.seq, l.tenant, l.vendor, l.kind, l.revision_kind, l.employee_id, l.occurred_at_us, \
              l.received_at_us, l.body, r.json FROM log l \
              LEFT JOIN raw_documents r ON r.id = l.raw_id WHERE l.seq > ",
         );
@@ -508,6 +508,8 @@ impl Engine for SqliteEngine {
             .map(|row| {
                 Ok(LogRead {
                     seq: row.try_get("seq")?,
+                    tenant: row.try_get("tenant")?,
+                    vendor: row.try_get::<i64, _>("vendor")? as i16,
                     kind: row.try_get::<i64, _>("kind")? as i16,
                     revision_kind: row.try_get::<i64, _>("revision_kind")? as i16,
                     employee_id: row.try_get("employee_id")?,

@@ -12,14 +12,15 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::commit::{self, Job, MAX_FACTS};
 use crate::cursor::LogTag;
-use crate::engine::{Condition, Engine, ListSpec, LogRead};
-use crate::fact::{decode, restore_raw_json, validate_work_date};
+use crate::engine::{Condition, Engine, ListSpec};
+use crate::fact::validate_work_date;
+use crate::filter::SubscriptionFilter;
+use crate::log_entry::log_entry_of;
 use crate::page::{page_size, PageToken};
 use crate::postgres::{follow_notifications, PostgresEngine};
 use crate::records::{Backend, DeliveryCounts};
 use crate::sqlite::SqliteEngine;
-use crate::subscription::SubscriptionFilter;
-use crate::time::from_micros;
+use crate::tail::{self, Tail, TailLimits};
 use crate::{ApprovalQuery, Cursor, Page, PunchQuery, ShiftResultQuery, StoreError};
 
 /// How to open a store.
@@ -29,6 +30,8 @@ pub struct StoreOptions {
     pub url: String,
     /// Connections for readers.
     pub max_connections: u32,
+    /// How much of the log's tail live subscribers share in memory.
+    pub tail: TailLimits,
 }
 
 impl StoreOptions {
@@ -36,6 +39,7 @@ impl StoreOptions {
         StoreOptions {
             url: url.into(),
             max_connections: 8,
+            tail: TailLimits::default(),
         }
     }
 }
@@ -84,6 +88,8 @@ pub(crate) struct Inner {
     /// LISTEN/NOTIFY, on another replica); subscribers wake on it.
     changes: watch::Sender<u64>,
     closing: watch::Sender<bool>,
+    /// The recent log entries live subscribers share.
+    pub(crate) tail: Arc<Tail>,
     recent: Mutex<RecentDeliveries>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Singleton work held in this process.
@@ -125,6 +131,14 @@ impl Store {
         // needs to hold what arrives during one commit.
         let (committer, queue) = mpsc::channel(commit::MAX_DELIVERIES * 4);
         commit::spawn(engine.clone(), queue, changes.clone())?;
+        let tail = Arc::new(Tail::new(log_tag, options.tail));
+        tasks.push(tokio::spawn(tail::follow(
+            tail.clone(),
+            engine.clone(),
+            log_tag,
+            changes.subscribe(),
+            closing.subscribe(),
+        )));
         Ok(Store {
             inner: Arc::new(Inner {
                 engine,
@@ -132,6 +146,7 @@ impl Store {
                 committer,
                 changes,
                 closing,
+                tail,
                 recent: Mutex::new(RecentDeliveries {
                     ids: HashSet::new(),
                     order: VecDeque::new(),
@@ -388,28 +403,6 @@ has_raw_json!(Punch, ShiftResult, Approval);
 /// A day signal carries no vendor JSON.
 impl HasRawJson for DayReconciled {
     fn restore_raw_json(&mut self, _raw: String) {}
-}
-
-fn log_entry_of(log: LogTag, row: LogRead) -> Result<LogEntry, StoreError> {
-    let mut fact = decode(i64::from(row.kind), &row.body)?;
-    restore_raw_json(&mut fact, row.raw);
-    use attendance_proto::v1::log_entry;
-    let source = match &fact {
-        log_entry::Fact::Punch(p) => p.source.clone(),
-        log_entry::Fact::ShiftResult(s) => s.source.clone(),
-        log_entry::Fact::Approval(a) => a.source.clone(),
-        log_entry::Fact::DayReconciled(d) => d.source.clone(),
-    };
-    Ok(LogEntry {
-        cursor: Cursor::new(log, row.seq, row.received_at_us).encode(),
-        kind: i32::from(row.kind),
-        source,
-        employee_id: row.employee_id,
-        occurred_time: Some(from_micros(row.occurred_at_us)),
-        received_time: Some(from_micros(row.received_at_us)),
-        fact: Some(fact),
-        revision_kind: i32::from(row.revision_kind),
-    })
 }
 
 #[async_trait::async_trait]

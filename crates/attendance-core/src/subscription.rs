@@ -1,15 +1,20 @@
 //! Following the log: catch up from the store, then stay live, with progress
-//! heartbeats when idle (and during a long catch-up). Live delivery reads the
-//! same table as catch-up, so there is no seam to lose or repeat an entry at,
-//! and a slow subscriber only delays its own reads instead of growing a
-//! buffer. Filters run in the database.
+//! heartbeats when idle (and during a long catch-up). Live subscribers read
+//! the store's shared tail (`tail.rs`), filtered in memory with the same
+//! predicate the engines run in SQL; one behind the tail reads the store
+//! itself, filtered in the database, until it reaches the tail again. The
+//! tail holds every entry of its range, so the seam between the two loses
+//! and repeats nothing, and a slow subscriber only delays its own reads
+//! instead of growing a buffer.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use attendance_proto::v1::{subscribe_response, Progress, SubscribeResponse};
+use attendance_proto::v1::{subscribe_response, LogEntry, Progress, SubscribeResponse};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::tail::{TailEntry, TailRead};
 use crate::time::{from_micros, now_micros};
 use crate::{Cursor, Store, StoreError};
 
@@ -22,16 +27,7 @@ pub enum Start {
     After(Cursor),
 }
 
-/// Which entries a subscriber wants; empty lists match everything.
-#[derive(Clone, Debug, Default)]
-pub struct SubscriptionFilter {
-    pub tenants: Vec<String>,
-    pub vendors: Vec<i32>,
-    pub kinds: Vec<i32>,
-    pub employee_ids: Vec<String>,
-    /// Leave out revisions that only added descriptive detail.
-    pub exclude_enrichments: bool,
-}
+pub use crate::filter::SubscriptionFilter;
 
 /// Log entries one read scans at most, whatever the filter.
 const SCAN_WINDOW: i64 = 10_000;
@@ -88,7 +84,7 @@ async fn read_retained(
     up_to: Cursor,
     limit: i64,
     filter: &SubscriptionFilter,
-) -> Result<Vec<attendance_proto::v1::LogEntry>, StoreError> {
+) -> Result<Vec<LogEntry>, StoreError> {
     let batch = store.read_filtered(after, up_to, limit, filter).await?;
     match store.expired(after, &store.bounds().await?) {
         Some(expired) => Err(expired),
@@ -105,6 +101,87 @@ fn progress(cursor: Cursor) -> SubscribeResponse {
     }
 }
 
+/// Entries one step found: read from the store, or shared with the tail
+/// (cloned one at a time as they are sent, so a subscriber waiting on its
+/// transport holds no copies).
+enum Found {
+    Read(Vec<LogEntry>),
+    Shared(Vec<Arc<TailEntry>>),
+}
+
+impl Found {
+    fn into_entries(self) -> Box<dyn Iterator<Item = LogEntry> + Send> {
+        match self {
+            Found::Read(entries) => Box::new(entries.into_iter()),
+            Found::Shared(entries) => Box::new(entries.into_iter().map(|e| e.entry.clone())),
+        }
+    }
+}
+
+/// What one step of a subscription found to send.
+enum Step {
+    /// Entries to send, then the cursor to continue from; `more` when the
+    /// step stopped at its limit (catching up: go on without waiting).
+    Send {
+        entries: Found,
+        next: Cursor,
+        more: bool,
+    },
+    /// Nothing new: wait for the tail to move.
+    Wait,
+}
+
+/// One step: from the shared tail when the cursor is within it, else from
+/// the store (up to its head, one scan window at most).
+async fn step(
+    store: &Store,
+    cursor: Cursor,
+    filter: &SubscriptionFilter,
+    options: &SubscriptionOptions,
+) -> Result<Step, StoreError> {
+    let limit = options.batch.max(1);
+    match store.inner.tail.read(cursor, limit as usize, filter) {
+        TailRead::Entries(found, next) => {
+            let more = found.len() as i64 >= limit;
+            return Ok(Step::Send {
+                entries: Found::Shared(found),
+                next,
+                more,
+            });
+        }
+        TailRead::AtEnd => return Ok(Step::Wait),
+        TailRead::Behind => {}
+    }
+    let bounds = store.bounds().await?;
+    let head = Cursor::new(store.log_tag(), bounds.head, bounds.head_stamp);
+    // A narrow filter over a long log scans at most this many entries per
+    // query, so each read is short and progress shows between them. The
+    // window's end names no entry, so its cursor carries no stamp.
+    let window_end = cursor.seq.saturating_add(SCAN_WINDOW);
+    let up_to = if head.seq <= window_end {
+        head
+    } else {
+        Cursor::new(store.log_tag(), window_end, 0)
+    };
+    if up_to.seq <= cursor.seq {
+        return Ok(Step::Wait);
+    }
+    let entries = read_retained(store, cursor, up_to, limit, filter).await?;
+    let full = entries.len() as i64 >= limit;
+    let next = match entries.last() {
+        // Everything in the window was read; what the filter left out is
+        // passed too.
+        _ if !full => up_to,
+        Some(last) => Cursor::decode(&last.cursor).expect("the store encodes cursors"),
+        None => up_to,
+    };
+    Ok(Step::Send {
+        entries: Found::Read(entries),
+        next,
+        more: full || up_to.seq < head.seq,
+    })
+}
+
 async fn follow(
     store: Store,
     mut cursor: Cursor,
@@ -112,57 +189,38 @@ async fn follow(
     options: SubscriptionOptions,
     tx: mpsc::Sender<SubscriptionItem>,
 ) {
-    let mut changes = store.changes();
+    let mut moved = store.inner.tail.attach();
     let mut closing = store.closing();
     let mut last_sent = Instant::now();
     loop {
-        // Mark the current generation seen before reading, so that a commit
+        // Mark the tail's current state seen before reading, so that a move
         // landing between the read and the wait still wakes us.
-        changes.borrow_and_update();
-        let bounds = match store.bounds().await {
-            Ok(bounds) => bounds,
+        moved.borrow_and_update();
+        let more = match step(&store, cursor, &filter, &options).await {
             Err(error) => {
                 let _ = tx.send(Err(error)).await;
                 return;
             }
-        };
-        let head = Cursor::new(store.log_tag(), bounds.head, bounds.head_stamp);
-        // A narrow filter over a long log scans at most this many entries
-        // per query, so each read is short and progress shows between them.
-        // The window's end names no entry, so its cursor carries no stamp.
-        let window_end = cursor.seq.saturating_add(SCAN_WINDOW);
-        let up_to = if head.seq <= window_end {
-            head
-        } else {
-            Cursor::new(store.log_tag(), window_end, 0)
-        };
-        let mut full = false;
-        if up_to.seq > cursor.seq {
-            let batch = match read_retained(&store, cursor, up_to, options.batch, &filter).await {
-                Ok(batch) => batch,
-                Err(error) => {
-                    let _ = tx.send(Err(error)).await;
-                    return;
+            Ok(Step::Wait) => false,
+            Ok(Step::Send {
+                entries,
+                next,
+                more,
+            }) => {
+                for entry in entries.into_entries() {
+                    let item = SubscribeResponse {
+                        item: Some(subscribe_response::Item::Entry(entry)),
+                    };
+                    if tx.send(Ok(item)).await.is_err() {
+                        return; // the subscriber left
+                    }
+                    last_sent = Instant::now();
                 }
-            };
-            full = batch.len() as i64 >= options.batch;
-            for entry in batch {
-                cursor = Cursor::decode(&entry.cursor).expect("the store encodes cursors");
-                let item = SubscribeResponse {
-                    item: Some(subscribe_response::Item::Entry(entry)),
-                };
-                if tx.send(Ok(item)).await.is_err() {
-                    return; // the subscriber left
-                }
-                last_sent = Instant::now();
+                cursor = next;
+                more
             }
-            if !full {
-                // Everything in the window was read; what the filter left
-                // out is passed too.
-                cursor = up_to;
-            }
-        }
-        if full || cursor.seq < head.seq {
+        };
+        if more {
             // Catching up: a heartbeat still goes out on time, so a narrow
             // filter over a long log shows progress and idle timeouts stay away.
             if last_sent.elapsed() >= options.heartbeat {
@@ -174,7 +232,7 @@ async fn follow(
             continue;
         }
         tokio::select! {
-            changed = changes.changed() => {
+            changed = moved.changed() => {
                 if changed.is_err() {
                     return;
                 }

@@ -26,6 +26,8 @@ mod load;
 mod reconcile;
 #[path = "hub/report.rs"]
 mod report;
+#[path = "hub/subscribers.rs"]
+mod subscribers;
 #[path = "hub/webhooks.rs"]
 mod webhooks;
 
@@ -39,7 +41,7 @@ use report::{Figure, Row, Table};
 pub type BenchResult<T> = Result<T, String>;
 
 /// The rows that exist, in table order.
-const ROWS: [u32; 9] = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+const ROWS: [u32; 11] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
 
 /// What a run does, from `HUB_BENCH_*` variables (and `HUB_TEST_POSTGRES_URL`).
 pub struct Settings {
@@ -81,7 +83,7 @@ impl Settings {
                         .parse::<u32>()
                         .ok()
                         .filter(|row| ROWS.contains(row))
-                        .ok_or_else(|| format!("HUB_BENCH_ROWS: {row:?} is not a row (1 to 9)"))
+                        .ok_or_else(|| format!("HUB_BENCH_ROWS: {row:?} is not a row (1 to 11)"))
                 })
                 .collect::<BenchResult<_>>()?,
             _ => ROWS.into_iter().collect(),
@@ -273,6 +275,17 @@ async fn run(settings: Settings) -> ExitCode {
         eprintln!("row 9: DingTalk Stream");
         let result = dingtalk::run(&mut bench).await;
         bench.settle("9", "DingTalk Stream frames", result);
+    }
+
+    if bench.wants(10) {
+        eprintln!("row 10: replay of a long log");
+        let result = subscribers::replay(&mut bench).await;
+        bench.settle("10", "replay of stored events", result);
+    }
+    if bench.wants(11) {
+        eprintln!("row 11: live subscribers");
+        let result = subscribers::live(&mut bench).await;
+        bench.settle("11", "live subscribers", result);
     }
 
     println!();

@@ -104,6 +104,7 @@ impl Hub {
         let store = Store::connect(StoreOptions {
             url: config.storage.url.clone(),
             max_connections: config.storage.max_connections,
+            ..StoreOptions::new(config.storage.url.clone())
         })
         .await?;
         let grpc = listen("gRPC", config.server.grpc_listen).await?;

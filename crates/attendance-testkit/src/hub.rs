@@ -79,6 +79,16 @@ impl HubProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running hub has a pid")
+    }
+
+    /// The process's resident memory (`VmRSS`), in KiB.
+    pub fn resident_kib(&self) -> u64 {
+        resident_kib(self.pid())
+    }
+
     /// SIGKILL: the process dies at once, as in a crash or power cut.
     pub async fn kill(mut self) {
         self.child.kill().await.expect("hub killed");
@@ -98,4 +108,14 @@ impl HubProcess {
             .expect("the hub exits within 30 s of SIGTERM")
             .expect("exit status")
     }
+}
+
+/// The resident memory (`VmRSS` in `/proc/<pid>/status`) of a process, in KiB.
+pub fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in kB")
 }

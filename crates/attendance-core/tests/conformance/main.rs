@@ -438,3 +438,4 @@ mod decisions;
 mod jobs;
 mod reconciled;
 mod stored;
+mod tail;
