@@ -89,7 +89,8 @@ where
 
 /// One batch on SQLite's writer connection, inside `BEGIN IMMEDIATE` (the
 /// write lock taken before the first read, as the committer does), rolled
-/// back on any error: `batch` finds it, `statements` remove it.
+/// back on any error or cancellation: `batch` finds it, `statements`
+/// remove it.
 async fn sqlite_batch(
     conn: &mut SqliteConnection,
     batch: &str,
@@ -97,27 +98,18 @@ async fn sqlite_batch(
     before_us: i64,
     limit: i64,
 ) -> Result<u64, StoreError> {
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-    let result = async {
-        let (through, rows): (Option<i64>, i64) = sqlx::query_as(batch)
-            .bind(before_us)
-            .bind(limit)
-            .fetch_one(&mut *conn)
-            .await?;
-        remove_through::<Sqlite>(conn, through, statements).await?;
-        Ok::<u64, StoreError>(rows as u64)
-    }
-    .await;
-    match result {
-        Ok(removed) => {
-            sqlx::query("COMMIT").execute(&mut *conn).await?;
-            Ok(removed)
-        }
-        Err(error) => {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            Err(error)
-        }
-    }
+    // A transaction guard, not bare BEGIN/COMMIT: a retention call that is
+    // cancelled (its client left, the hub stops) rolls back when dropped,
+    // instead of leaving the shared writer inside an open transaction.
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let (through, rows): (Option<i64>, i64) = sqlx::query_as(batch)
+        .bind(before_us)
+        .bind(limit)
+        .fetch_one(&mut *tx)
+        .await?;
+    remove_through::<Sqlite>(&mut tx, through, statements).await?;
+    tx.commit().await?;
+    Ok(rows as u64)
 }
 
 /// One batch on PostgreSQL, in a pooled connection's transaction:

@@ -317,12 +317,19 @@ impl DingTalkApi {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = self.core.send(path, || request.send()).await?;
+        // The token rides in the query, and reqwest's errors name the whole
+        // URL: they lose it before they can reach a log or a response.
+        let response = self
+            .core
+            .send(path, || async {
+                request.send().await.map_err(reqwest::Error::without_url)
+            })
+            .await?;
         let status = response.status().as_u16();
         let text = response
             .text()
             .await
-            .map_err(|e| HttpError::transport(path, e))?;
+            .map_err(|e| HttpError::transport(path, e.without_url()))?;
         let refused = Attempt::TokenRefused { token };
         let rate_limited = Attempt::Retry {
             kind: RATE_LIMITED,

@@ -4,6 +4,7 @@
 use attendance_proto::ingest::{Delivery, Recognition};
 use attendance_proto::v1::Channel;
 use attendance_proto::Timestamp;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha1::{Digest, Sha1};
 
@@ -22,7 +23,7 @@ use crate::wire::FailedItem;
 pub fn failed_push_delivery(app: &DingTalkApp, item: &Value, received_time: Timestamp) -> Delivery {
     let whole = item.to_string();
     let parsed: Result<FailedItem, String> =
-        serde_json::from_value(item.clone()).map_err(|error| format!("failed item: {error}"));
+        FailedItem::deserialize(item).map_err(|error| format!("failed item: {error}"));
     let (event_type, corp_id, event_time, payload) = match &parsed {
         Ok(failed) => (
             failed.call_back_tag.clone(),

@@ -87,10 +87,12 @@ impl Protocol for FeishuLongConnection {
     /// One attempt: discovery, then the WebSocket handshake.
     async fn open(&self) -> Result<Opened<Link>, OpenError> {
         let endpoint = discover(&self.http, &self.app).await?;
+        // An answer whose endpoint is unusable changes nothing, its settings
+        // included.
+        let (service_id, device_id) = parse_endpoint_url(&endpoint.url)?;
         if let Some(update) = &endpoint.config {
             self.update_config(update);
         }
-        let (service_id, device_id) = parse_endpoint_url(&endpoint.url)?;
         let socket = dial(&endpoint.url).await?;
         Ok(Opened {
             socket,

@@ -19,8 +19,7 @@ use crate::wire::{
 impl Context<'_> {
     /// The event body as the mirror `T`.
     fn body<T: DeserializeOwned>(&self) -> Result<T, String> {
-        serde_json::from_value(self.event.event().clone())
-            .map_err(|error| format!("event body: {error}"))
+        T::deserialize(self.event.event()).map_err(|error| format!("event body: {error}"))
     }
 
     /// The fields every approval shares, with the status left to the caller.

@@ -21,6 +21,7 @@ use attendance_proto::v1::{
 use attendance_proto::Timestamp;
 use chrono::NaiveDate;
 use chrono_tz::Tz;
+use serde::Deserialize;
 
 pub use crate::app::Recipient;
 use crate::jobs::DayPull;
@@ -131,7 +132,7 @@ impl Context<'_> {
     }
 
     fn user_flow_created(&self) -> Result<Vec<Fact>, String> {
-        let flow: UserFlowCreated = serde_json::from_value(self.event.event().clone())
+        let flow = UserFlowCreated::deserialize(self.event.event())
             .map_err(|error| format!("event body: {error}"))?;
         require("record_id", &flow.record_id)?;
         require("employee_id", &flow.employee_id)?;
@@ -217,7 +218,7 @@ impl Context<'_> {
     }
 
     fn user_task_updated(&self) -> Result<Vec<Fact>, String> {
-        let task: UserTaskUpdated = serde_json::from_value(self.event.event().clone())
+        let task = UserTaskUpdated::deserialize(self.event.event())
             .map_err(|error| format!("event body: {error}"))?;
         require("employee_id", &task.employee_id)?;
         let date = task.date.as_ref().ok_or("date is missing")?;
