@@ -66,7 +66,7 @@ impl Inbound<'_> {
             // `finish` says the approval completed, not whether it was
             // agreed: a fact would overwrite the outcome `bpms_instance_change`
             // stated. The delivery is kept raw and the instance is read for
-            // the outcome ([`super::instance_pulls`]).
+            // the outcome ([`super::triggers::approval_pulls`]).
             return Ok(Vec::new());
         }
         let mut approval = self.instance_approval(&change.corp_id, &change.process_instance_id);
