@@ -606,32 +606,51 @@ async fn upgrade(
         inner.changed();
         return (StatusCode::UNAUTHORIZED, "invalid, used or expired ticket").into_response();
     }
-    upgrade.on_upgrade(move |socket| serve(inner, socket))
+    // The connection counts as open from the moment the 101 goes out: the
+    // hub may act on its successor being up (closing the one it replaces)
+    // before the upgraded socket reaches `serve`.
+    let (id, incoming) = inner.register_connection();
+    let failed = inner.clone();
+    upgrade
+        .on_failed_upgrade(move |_| failed.on_closed(id, ClosedBy::Client { clean: false }))
+        .on_upgrade(move |socket| serve(inner, id, incoming, socket))
 }
 
-async fn serve(inner: Arc<Inner>, socket: WebSocket) {
-    let (commands, mut incoming) = mpsc::unbounded_channel();
-    let id = {
-        let mut state = inner.state();
-        state.total_connections += 1;
-        let id = state.total_connections;
-        let next_ping = Instant::now() + state.ping_interval.unwrap_or(Duration::ZERO);
-        state.connections.insert(
-            id,
-            Connection {
-                commands,
-                silent: false,
-                closes_at: None,
-                next_ping,
-            },
-        );
-        state.history.push(ConnectionEvent::Opened(id));
-        // What is due (never acknowledged, or sent while nobody was
-        // connected) goes out on the new connection.
-        Inner::deliver_due(&mut state);
-        id
-    };
-    inner.changed();
+impl Inner {
+    /// Records a new connection and queues what is due for it.
+    fn register_connection(&self) -> (u64, mpsc::UnboundedReceiver<Command>) {
+        let (commands, incoming) = mpsc::unbounded_channel();
+        let id = {
+            let mut state = self.state();
+            state.total_connections += 1;
+            let id = state.total_connections;
+            let next_ping = Instant::now() + state.ping_interval.unwrap_or(Duration::ZERO);
+            state.connections.insert(
+                id,
+                Connection {
+                    commands,
+                    silent: false,
+                    closes_at: None,
+                    next_ping,
+                },
+            );
+            state.history.push(ConnectionEvent::Opened(id));
+            // What is due (never acknowledged, or sent while nobody was
+            // connected) goes out on the new connection.
+            Inner::deliver_due(&mut state);
+            id
+        };
+        self.changed();
+        (id, incoming)
+    }
+}
+
+async fn serve(
+    inner: Arc<Inner>,
+    id: u64,
+    mut incoming: mpsc::UnboundedReceiver<Command>,
+    socket: WebSocket,
+) {
     let (mut sink, mut stream) = socket.split();
     let closed_by = loop {
         tokio::select! {
