@@ -48,7 +48,7 @@ async fn resume(hub: &HubProcess, cursor: &str) -> Result<(), tonic::Status> {
         .await
         .subscribe(SubscribeRequest {
             start: Some(subscribe_request::Start::AfterCursor(cursor.into())),
-            filter: None,
+            ..SubscribeRequest::default()
         })
         .await
         .map(|_| ())

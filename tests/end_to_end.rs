@@ -266,7 +266,7 @@ on_both_backends! {
         let hub = HubProcess::start(binary(), dir.path(), &config(&db)).await;
         let mut grpc = client(&hub).await;
         let garbage = grpc.subscribe(SubscribeRequest {
-            start: Some(subscribe_request::Start::AfterCursor("garbage".into())), filter: None,
+            start: Some(subscribe_request::Start::AfterCursor("garbage".into())), ..SubscribeRequest::default()
         }).await.expect_err("refused");
         assert_eq!(garbage.code(), tonic::Code::InvalidArgument);
 
@@ -282,7 +282,7 @@ on_both_backends! {
             everything(&other_hub).await.pop().unwrap().cursor
         };
         let ahead = grpc.subscribe(SubscribeRequest {
-            start: Some(subscribe_request::Start::AfterCursor(foreign)), filter: None,
+            start: Some(subscribe_request::Start::AfterCursor(foreign)), ..SubscribeRequest::default()
         }).await.expect_err("refused");
         assert_eq!(ahead.code(), tonic::Code::FailedPrecondition);
         use tonic_types::StatusExt;

@@ -102,6 +102,7 @@ async fn filtered(hub: &HubProcess, employee: &str) -> Vec<LogEntry> {
                 employee_ids: vec![employee.into()],
                 ..SubscribeFilter::default()
             }),
+            ..SubscribeRequest::default()
         })
         .await
         .unwrap()

@@ -73,7 +73,7 @@ async fn follow_with_failover(
                 client
                     .subscribe(attendance_proto::v1::SubscribeRequest {
                         start: Some(start),
-                        filter: None,
+                        ..attendance_proto::v1::SubscribeRequest::default()
                     })
                     .await?
                     .into_inner(),

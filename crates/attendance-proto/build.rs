@@ -23,6 +23,30 @@ fn main() {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        .compile_fds(fds)
+        .compile_fds(fds.clone())
         .expect("code generated");
+
+    // The hub's own AttendanceService server again, with every message
+    // taken from the first pass except SubscribeResponse, which it sends as
+    // `SubscribeFrame`: a log entry encoded once and shared by every stream.
+    let framed = out.join("framed");
+    std::fs::create_dir_all(&framed).expect("framed/ created");
+    let service = prost_types::FileDescriptorSet {
+        file: fds
+            .file
+            .into_iter()
+            .filter(|file| file.name() == "attendance/v1/service.proto")
+            .collect(),
+    };
+    tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(true)
+        .out_dir(&framed)
+        .extern_path(".attendance.v1", "crate::v1")
+        .extern_path(
+            ".attendance.v1.SubscribeResponse",
+            "crate::frame::SubscribeFrame",
+        )
+        .compile_fds(service)
+        .expect("framed server generated");
 }

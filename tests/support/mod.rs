@@ -118,7 +118,7 @@ pub async fn open_stream(
         .await
         .subscribe(SubscribeRequest {
             start,
-            filter: None,
+            ..SubscribeRequest::default()
         })
         .await
         .expect("Subscribe accepted")

@@ -9,6 +9,7 @@ use attendance_core::testing::TestDatabase;
 use attendance_core::{
     subscribe, Start, Store, StoreOptions, SubscriptionFilter, SubscriptionOptions,
 };
+use attendance_proto::frame::SubscribeFrame;
 use attendance_proto::ingest::{Delivery, Fact, Recognition};
 use attendance_proto::v1::{subscribe_response, Channel, Punch, Source, Vendor};
 use attendance_proto::Timestamp;
@@ -121,9 +122,13 @@ async fn bench(name: &str, db: &TestDatabase) {
     .expect("subscribe");
     let mut seen = 0;
     while seen < total {
-        match rx.recv().await.expect("open").expect("ok").item {
-            Some(subscribe_response::Item::Entry(_)) => seen += 1,
-            _ => continue,
+        match rx.recv().await.expect("open").expect("ok") {
+            SubscribeFrame::Entry(_) => seen += 1,
+            SubscribeFrame::Response(response) => {
+                if let Some(subscribe_response::Item::Entry(_)) = response.item {
+                    seen += 1;
+                }
+            }
         }
     }
     println!(

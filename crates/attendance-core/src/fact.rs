@@ -272,6 +272,19 @@ pub(crate) fn restore_raw_json(fact: &mut log_entry::Fact, raw: Option<String>) 
     }
 }
 
+/// Leaves out the vendor's raw JSON (a basic view of the fact).
+pub(crate) fn clear_raw_json(fact: &mut log_entry::Fact) -> bool {
+    let field = match fact {
+        log_entry::Fact::Punch(p) => &mut p.raw_json,
+        log_entry::Fact::ShiftResult(s) => &mut s.raw_json,
+        log_entry::Fact::Approval(a) => &mut a.raw_json,
+        log_entry::Fact::DayReconciled(_) => return false,
+    };
+    let had = !field.is_empty();
+    field.clear();
+    had
+}
+
 /// Leaves only who said it (vendor and tenant): the app that delivered a
 /// fact is provenance, so two apps of one tenant say the same thing alike.
 fn strip_source(source: &mut Option<Source>) {

@@ -38,6 +38,6 @@ pub use records::{Backend, DeliveryCounts, KnownEmployee, VendorCalls};
 pub use retention::Removed;
 pub use store::{Store, StoreOptions};
 pub use subscription::{
-    subscribe, Start, SubscriptionFilter, SubscriptionItem, SubscriptionOptions,
+    subscribe, EntryView, Start, SubscriptionFilter, SubscriptionItem, SubscriptionOptions,
 };
 pub use tail::TailLimits;

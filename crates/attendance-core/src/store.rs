@@ -79,6 +79,11 @@ pub struct Store {
     pub(crate) inner: Arc<Inner>,
 }
 
+/// Subscribers per store that read ahead while catching up (the others
+/// read and send in turn): a few catch up at the read's full speed without
+/// a herd of resuming subscribers each holding two batches.
+const READ_AHEAD_SUBSCRIBERS: usize = 8;
+
 pub(crate) struct Inner {
     pub(crate) engine: Arc<dyn Engine>,
     /// The tag of this log's id: every cursor it issues carries it.
@@ -90,6 +95,9 @@ pub(crate) struct Inner {
     closing: watch::Sender<bool>,
     /// The recent log entries live subscribers share.
     pub(crate) tail: Arc<Tail>,
+    /// Catching-up subscribers that may read their next batch while they
+    /// send the current one: each holds one batch more in memory.
+    pub(crate) read_ahead: Arc<tokio::sync::Semaphore>,
     recent: Mutex<RecentDeliveries>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Singleton work held in this process.
@@ -147,6 +155,7 @@ impl Store {
                 changes,
                 closing,
                 tail,
+                read_ahead: Arc::new(tokio::sync::Semaphore::new(READ_AHEAD_SUBSCRIBERS)),
                 recent: Mutex::new(RecentDeliveries {
                     ids: HashSet::new(),
                     order: VecDeque::new(),

@@ -10,10 +10,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use attendance_proto::v1::{subscribe_response, LogEntry, Progress, SubscribeResponse};
-use tokio::sync::mpsc;
+use attendance_proto::frame::SubscribeFrame;
+use attendance_proto::v1::{LogEntry, Progress};
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
+use crate::engine::LogBounds;
+use crate::fact::clear_raw_json;
 use crate::tail::{TailEntry, TailRead};
 use crate::time::{from_micros, now_micros};
 use crate::{Cursor, Store, StoreError};
@@ -32,9 +35,19 @@ pub use crate::filter::SubscriptionFilter;
 /// Log entries one read scans at most, whatever the filter.
 const SCAN_WINDOW: i64 = 10_000;
 
+/// How much of each fact a subscription sends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EntryView {
+    #[default]
+    Full,
+    /// Without the vendor's raw JSON.
+    Basic,
+}
+
 /// Tuning for one subscription.
 #[derive(Clone, Debug)]
 pub struct SubscriptionOptions {
+    pub view: EntryView,
     /// A progress heartbeat is sent after this long without an entry.
     pub heartbeat: Duration,
     /// Entries read from the store per query.
@@ -46,15 +59,16 @@ pub struct SubscriptionOptions {
 impl Default for SubscriptionOptions {
     fn default() -> Self {
         SubscriptionOptions {
+            view: EntryView::Full,
             heartbeat: Duration::from_secs(5),
-            batch: 256,
-            buffer: 64,
+            batch: 1_024,
+            buffer: 128,
         }
     }
 }
 
 /// Items of a subscription; an `Err` is the last item.
-pub type SubscriptionItem = Result<SubscribeResponse, StoreError>;
+pub type SubscriptionItem = Result<SubscribeFrame, StoreError>;
 
 /// Validates the start and spawns the follower. Errors about the start (a
 /// malformed cursor, one from another log, one ahead of the log or before
@@ -77,43 +91,59 @@ pub async fn subscribe(
 
 /// Entries in `(after, up_to]`, refused when retention removed entries
 /// after `after`: before the read, or while it ran (then the read may have
-/// missed them, and sending what it found would skip them silently).
+/// missed them, and sending what it found would skip them silently). The
+/// bounds read after the entries come back too: the next step starts from
+/// them instead of reading them again.
 async fn read_retained(
     store: &Store,
     after: Cursor,
     up_to: Cursor,
     limit: i64,
     filter: &SubscriptionFilter,
-) -> Result<Vec<LogEntry>, StoreError> {
+) -> Result<(Vec<LogEntry>, LogBounds), StoreError> {
     let batch = store.read_filtered(after, up_to, limit, filter).await?;
-    match store.expired(after, &store.bounds().await?) {
+    let bounds = store.bounds().await?;
+    match store.expired(after, &bounds) {
         Some(expired) => Err(expired),
-        None => Ok(batch),
+        None => Ok((batch, bounds)),
     }
 }
 
-fn progress(cursor: Cursor) -> SubscribeResponse {
-    SubscribeResponse {
-        item: Some(subscribe_response::Item::Progress(Progress {
-            cursor: cursor.encode(),
-            server_time: Some(from_micros(now_micros())),
-        })),
-    }
+fn progress(cursor: Cursor) -> SubscribeFrame {
+    SubscribeFrame::progress(Progress {
+        cursor: cursor.encode(),
+        server_time: Some(from_micros(now_micros())),
+    })
 }
 
-/// Entries one step found: read from the store, or shared with the tail
-/// (cloned one at a time as they are sent, so a subscriber waiting on its
-/// transport holds no copies).
+/// Entries one step found: read from the store (encoded by the stream that
+/// sends them), or shared with the tail (already encoded, sent as the same
+/// bytes by every stream).
 enum Found {
     Read(Vec<LogEntry>),
     Shared(Vec<Arc<TailEntry>>),
 }
 
 impl Found {
-    fn into_entries(self) -> Box<dyn Iterator<Item = LogEntry> + Send> {
-        match self {
-            Found::Read(entries) => Box::new(entries.into_iter()),
-            Found::Shared(entries) => Box::new(entries.into_iter().map(|e| e.entry.clone())),
+    fn into_frames(self, view: EntryView) -> Box<dyn Iterator<Item = SubscribeFrame> + Send> {
+        match (self, view) {
+            (Found::Read(entries), EntryView::Full) => {
+                Box::new(entries.into_iter().map(SubscribeFrame::unshared_entry))
+            }
+            (Found::Read(entries), EntryView::Basic) => {
+                Box::new(entries.into_iter().map(|mut entry| {
+                    if let Some(fact) = &mut entry.fact {
+                        clear_raw_json(fact);
+                    }
+                    SubscribeFrame::unshared_entry(entry)
+                }))
+            }
+            (Found::Shared(entries), EntryView::Full) => {
+                Box::new(entries.into_iter().map(|e| e.frame.clone()))
+            }
+            (Found::Shared(entries), EntryView::Basic) => {
+                Box::new(entries.into_iter().map(|e| e.basic_frame.clone()))
+            }
         }
     }
 }
@@ -121,23 +151,27 @@ impl Found {
 /// What one step of a subscription found to send.
 enum Step {
     /// Entries to send, then the cursor to continue from; `more` when the
-    /// step stopped at its limit (catching up: go on without waiting).
+    /// step stopped at its limit (catching up: go on without waiting), with
+    /// the log's bounds when the step read them last.
     Send {
         entries: Found,
         next: Cursor,
         more: bool,
+        bounds: Option<LogBounds>,
     },
     /// Nothing new: wait for the tail to move.
     Wait,
 }
 
 /// One step: from the shared tail when the cursor is within it, else from
-/// the store (up to its head, one scan window at most).
+/// the store (up to its head, one scan window at most). `known` are the
+/// bounds the previous step read after its entries, if it read the store.
 async fn step(
     store: &Store,
     cursor: Cursor,
     filter: &SubscriptionFilter,
     options: &SubscriptionOptions,
+    known: Option<LogBounds>,
 ) -> Result<Step, StoreError> {
     let limit = options.batch.max(1);
     match store.inner.tail.read(cursor, limit as usize, filter) {
@@ -147,12 +181,16 @@ async fn step(
                 entries: Found::Shared(found),
                 next,
                 more,
+                bounds: None,
             });
         }
         TailRead::AtEnd => return Ok(Step::Wait),
         TailRead::Behind => {}
     }
-    let bounds = store.bounds().await?;
+    let bounds = match known {
+        Some(bounds) => bounds,
+        None => store.bounds().await?,
+    };
     let head = Cursor::new(store.log_tag(), bounds.head, bounds.head_stamp);
     // A narrow filter over a long log scans at most this many entries per
     // query, so each read is short and progress shows between them. The
@@ -166,7 +204,7 @@ async fn step(
     if up_to.seq <= cursor.seq {
         return Ok(Step::Wait);
     }
-    let entries = read_retained(store, cursor, up_to, limit, filter).await?;
+    let (entries, after) = read_retained(store, cursor, up_to, limit, filter).await?;
     let full = entries.len() as i64 >= limit;
     let next = match entries.last() {
         // Everything in the window was read; what the filter left out is
@@ -178,9 +216,14 @@ async fn step(
     Ok(Step::Send {
         entries: Found::Read(entries),
         next,
-        more: full || up_to.seq < head.seq,
+        more: full || up_to.seq < after.head,
+        bounds: Some(after),
     })
 }
+
+/// A step already under way: the next store read of a catching-up
+/// subscriber, run while it sends the current batch.
+type ReadAhead = tokio::task::JoinHandle<(Result<Step, StoreError>, OwnedSemaphorePermit)>;
 
 async fn follow(
     store: Store,
@@ -192,11 +235,25 @@ async fn follow(
     let mut moved = store.inner.tail.attach();
     let mut closing = store.closing();
     let mut last_sent = Instant::now();
+    let mut known = None;
+    let mut ahead: Option<ReadAhead> = None;
+    let filter = Arc::new(filter);
     loop {
         // Mark the tail's current state seen before reading, so that a move
         // landing between the read and the wait still wakes us.
         moved.borrow_and_update();
-        let more = match step(&store, cursor, &filter, &options).await {
+        let step = match ahead.take() {
+            Some(read) => match read.await {
+                // A read ahead that found nothing started before the mark
+                // above: step again rather than wait on it.
+                Ok((Ok(Step::Wait), _)) => continue,
+                Ok((result, _permit)) => result,
+                // It panicked: read again here, where a failure ends the stream.
+                Err(_) => step(&store, cursor, &filter, &options, None).await,
+            },
+            None => step(&store, cursor, &filter, &options, known.take()).await,
+        };
+        let more = match step {
             Err(error) => {
                 let _ = tx.send(Err(error)).await;
                 return;
@@ -206,12 +263,19 @@ async fn follow(
                 entries,
                 next,
                 more,
+                bounds,
             }) => {
-                for entry in entries.into_entries() {
-                    let item = SubscribeResponse {
-                        item: Some(subscribe_response::Item::Entry(entry)),
-                    };
-                    if tx.send(Ok(item)).await.is_err() {
+                // Only a step that goes on at once may trust the bounds it
+                // read: after a wait they are stale.
+                known = bounds.filter(|_| more);
+                if more && matches!(entries, Found::Read(_)) {
+                    ahead = read_ahead(&store, next, &filter, &options, known.take());
+                }
+                for frame in entries.into_frames(options.view) {
+                    if tx.send(Ok(frame)).await.is_err() {
+                        if let Some(read) = ahead {
+                            read.abort();
+                        }
                         return; // the subscriber left
                     }
                     last_sent = Instant::now();
@@ -252,4 +316,20 @@ async fn follow(
             return;
         }
     }
+}
+
+/// Starts the step after `cursor` now, if a read-ahead permit is free.
+fn read_ahead(
+    store: &Store,
+    cursor: Cursor,
+    filter: &Arc<SubscriptionFilter>,
+    options: &SubscriptionOptions,
+    known: Option<LogBounds>,
+) -> Option<ReadAhead> {
+    let permit = store.inner.read_ahead.clone().try_acquire_owned().ok()?;
+    let (store, filter, options) = (store.clone(), filter.clone(), options.clone());
+    Some(tokio::spawn(async move {
+        let result = step(&store, cursor, &filter, &options, known).await;
+        (result, permit)
+    }))
 }

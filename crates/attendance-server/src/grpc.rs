@@ -5,15 +5,16 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use attendance_core::{
-    subscribe, ApprovalQuery, Cursor, PunchQuery, ShiftResultQuery, Start, Store,
+    subscribe, ApprovalQuery, Cursor, EntryView, PunchQuery, ShiftResultQuery, Start, Store,
     SubscriptionFilter, SubscriptionOptions,
 };
-use attendance_proto::v1::attendance_service_server::AttendanceService;
+use attendance_proto::frame::SubscribeFrame;
+use attendance_proto::framed::attendance_service_server::AttendanceService;
 use attendance_proto::v1::{
     subscribe_request, GetDailyAttendanceRequest, GetDailyAttendanceResponse, ListApprovalsRequest,
     ListApprovalsResponse, ListPunchesRequest, ListPunchesResponse, ListReconciledDaysRequest,
-    ListReconciledDaysResponse, ListShiftResultsRequest, ListShiftResultsResponse,
-    SubscribeRequest, SubscribeResponse,
+    ListReconciledDaysResponse, ListShiftResultsRequest, ListShiftResultsResponse, LogEntryView,
+    SubscribeRequest,
 };
 use attendance_proto::Timestamp;
 use futures::{Stream, StreamExt};
@@ -43,7 +44,7 @@ fn micros(field: &str, ts: Option<Timestamp>) -> Result<Option<i64>, Status> {
     }
 }
 
-type SubscribeStream = Pin<Box<dyn Stream<Item = Result<SubscribeResponse, Status>> + Send>>;
+type SubscribeStream = Pin<Box<dyn Stream<Item = Result<SubscribeFrame, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl AttendanceService for AttendanceApi {
@@ -154,7 +155,13 @@ impl AttendanceService for AttendanceApi {
             employee_ids: filter.employee_ids,
             exclude_enrichments: filter.exclude_enrichments,
         };
+        let view = match LogEntryView::try_from(r.view) {
+            Ok(LogEntryView::Unspecified | LogEntryView::Full) => EntryView::Full,
+            Ok(LogEntryView::Basic) => EntryView::Basic,
+            Err(_) => return Err(invalid_field("view", "not a LogEntryView value")),
+        };
         let options = SubscriptionOptions {
+            view,
             heartbeat: self.heartbeat,
             ..SubscriptionOptions::default()
         };

@@ -111,7 +111,7 @@ async fn next_entry(rx: &mut mpsc::Receiver<SubscriptionItem>) -> LogEntry {
             .expect("an item within 10 s")
             .expect("subscription open")
             .expect("no error");
-        if let Some(subscribe_response::Item::Entry(entry)) = item.item {
+        if let Some(subscribe_response::Item::Entry(entry)) = item.into_response().unwrap().item {
             return entry;
         }
     }
@@ -266,7 +266,7 @@ conformance! {
         let filter = SubscriptionFilter { tenants: vec!["nobody".into()], ..Default::default() };
         let mut rx = subscribe(store.clone(), Start::Beginning, filter, fast()).await.unwrap();
         let item = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap().unwrap();
-        match item.item {
+        match item.into_response().unwrap().item {
             Some(subscribe_response::Item::Progress(progress)) => {
                 assert_eq!(Cursor::decode(&progress.cursor).unwrap(), store.head().await.unwrap());
             }

@@ -116,7 +116,7 @@ async fn collect_now(store: &Store, filter: SubscriptionFilter) -> Vec<LogEntry>
         .unwrap();
     let mut entries = Vec::new();
     while let Some(Ok(item)) = rx.recv().await {
-        match item.item {
+        match item.into_response().unwrap().item {
             Some(subscribe_response::Item::Entry(entry)) => entries.push(entry),
             _ => return entries, // a heartbeat: caught up
         }

@@ -2,7 +2,7 @@
 //! the database filters a read, and a subscriber that falls behind a small
 //! ring reads the store, then rejoins the tail, with no gap and no repeat.
 
-use attendance_core::TailLimits;
+use attendance_core::{EntryView, TailLimits};
 
 use super::*;
 
@@ -61,9 +61,11 @@ conformance! {
         for n in 0..30 {
             store.commit(numbered(n)).await.unwrap();
         }
+        // A second handle without a tail: its catch-up filters in SQL.
+        let untailed = open_with_tail(&db, 0).await;
         for (filter, rx) in filters.iter().zip(live.iter_mut()) {
             // What a catch-up from the beginning reads with the filter in SQL.
-            let mut replay = subscribe(store.clone(), Start::Beginning, filter.clone(), fast()).await.unwrap();
+            let mut replay = subscribe(untailed.clone(), Start::Beginning, filter.clone(), fast()).await.unwrap();
             let expected_len = match (filter.tenants.len(), filter.employee_ids.len()) {
                 (0, 0) => 30,
                 (1, _) => 15,
@@ -71,6 +73,34 @@ conformance! {
             };
             let expected = take(&mut replay, expected_len).await;
             assert_eq!(take(rx, expected_len).await, expected);
+        }
+        // Nothing more matched: the next item of each is a heartbeat.
+        for rx in live.iter_mut() {
+            let item = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap().unwrap();
+            assert!(matches!(item.into_response().unwrap().item, Some(subscribe_response::Item::Progress(_))));
+        }
+    };
+
+    the_basic_view_leaves_out_raw_json_from_the_tail_and_from_the_store => |db: TestDatabase| async move {
+        let store = open(&db).await;
+        let basic = SubscriptionOptions { view: EntryView::Basic, ..fast() };
+        let mut live_full = subscribe(store.clone(), Start::Now, SubscriptionFilter::default(), fast()).await.unwrap();
+        let mut live_basic = subscribe(store.clone(), Start::Now, SubscriptionFilter::default(), basic.clone()).await.unwrap();
+        for n in 0..3 {
+            store.commit(numbered(n)).await.unwrap();
+        }
+        let untailed = open_with_tail(&db, 0).await;
+        let mut read_full = subscribe(untailed.clone(), Start::Beginning, SubscriptionFilter::default(), fast()).await.unwrap();
+        let mut read_basic = subscribe(untailed.clone(), Start::Beginning, SubscriptionFilter::default(), basic).await.unwrap();
+        for n in 0..3 {
+            let mut full = next_entry(&mut live_full).await;
+            assert_eq!(next_entry(&mut read_full).await, full);
+            let Some(log_entry::Fact::Punch(punch)) = &mut full.fact else { panic!("a punch") };
+            assert_eq!(punch.raw_json, format!("{{\"record_id\":\"r{n}\"}}"));
+            punch.raw_json.clear();
+            // The same entry, byte for byte, but for its raw JSON.
+            assert_eq!(next_entry(&mut live_basic).await, full);
+            assert_eq!(next_entry(&mut read_basic).await, full);
         }
     };
 

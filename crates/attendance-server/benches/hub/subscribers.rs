@@ -10,11 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use attendance_proto::v1::{subscribe_request, subscribe_response};
+use attendance_proto::v1::{subscribe_request, LogEntryView};
 use attendance_testkit::hub::resident_kib;
 use futures::TryStreamExt;
 use sqlx::{Connection, Row as _, SqliteConnection};
 
+use crate::cpu::CpuWatch;
 use crate::events::{self, Employees};
 use crate::hubs::{webhook_config, RunningHub};
 use crate::load::{self, Latencies};
@@ -97,7 +98,11 @@ pub async fn replay(bench: &mut Bench) -> BenchResult<()> {
 
     let hub = RunningHub::start(&webhook_config(&url)).await?;
     let mut stream = hub
-        .subscribe(subscribe_request::Start::FromBeginning(true))
+        .subscribe_stamps(
+            hub.channel().await?,
+            subscribe_request::Start::FromBeginning(true),
+            LogEntryView::Full,
+        )
         .await?;
     let started = Instant::now();
     let mut replayed = 0u64;
@@ -107,7 +112,7 @@ pub async fn replay(bench: &mut Bench) -> BenchResult<()> {
             .map_err(|_| format!("replay stalled after {replayed} entries"))?
             .map_err(|e| format!("replay: {e}"))?
             .ok_or("the replay stream ended")?;
-        if let Some(subscribe_response::Item::Entry(_)) = item.item {
+        if item.entry.is_some() {
             replayed += 1;
         }
     }
@@ -124,8 +129,18 @@ pub async fn replay(bench: &mut Bench) -> BenchResult<()> {
     Ok(())
 }
 
-/// Row 11: live subscribers on one hub while webhooks arrive at the rate.
+/// Row 11: live subscribers on one hub while webhooks arrive at the rate,
+/// once receiving whole entries and once the basic view (no raw JSON).
 pub async fn live(bench: &mut Bench) -> BenchResult<()> {
+    live_with(bench, LogEntryView::Full).await?;
+    live_with(bench, LogEntryView::Basic).await
+}
+
+async fn live_with(bench: &mut Bench, view: LogEntryView) -> BenchResult<()> {
+    let label = match view {
+        LogEntryView::Basic => "basic view",
+        _ => "full entries",
+    };
     let count = subscriber_count()?;
     let dir = tempfile::tempdir().map_err(|e| format!("temporary folder: {e}"))?;
     let url = format!("sqlite://{}", dir.path().join("live.db").display());
@@ -144,27 +159,22 @@ pub async fn live(bench: &mut Bench) -> BenchResult<()> {
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let (attached_tx, mut attached) = tokio::sync::mpsc::channel(count);
     let mut readers = Vec::new();
-    let mut client = None;
+    let mut channel = None;
     for n in 0..count {
         if n % STREAMS_PER_CONNECTION == 0 {
-            client = Some(hub.attendance().await?);
+            channel = Some(hub.channel().await?);
         }
-        let mut client = client.clone().expect("a client");
+        let channel = channel.clone().expect("a channel");
+        let mut stream = hub
+            .subscribe_stamps(channel, subscribe_request::Start::FromNow(true), view)
+            .await?;
         let (delivered, latencies, attached) =
             (delivered.clone(), latencies.clone(), attached_tx.clone());
         readers.push(tokio::spawn(async move {
-            let mut stream = client
-                .subscribe(attendance_proto::v1::SubscribeRequest {
-                    start: Some(subscribe_request::Start::FromNow(true)),
-                    filter: None,
-                })
-                .await
-                .map_err(|e| format!("Subscribe: {e}"))?
-                .into_inner();
             let _ = attached.send(()).await;
             let mut mine = Vec::new();
             while let Ok(Some(item)) = stream.message().await {
-                if let Some(subscribe_response::Item::Entry(entry)) = item.item {
+                if let Some(entry) = item.entry {
                     let received = entry.received_time.unwrap_or_default();
                     let accepted = SystemTime::UNIX_EPOCH
                         + Duration::new(received.seconds as u64, received.nanos as u32);
@@ -190,6 +200,7 @@ pub async fn live(bench: &mut Bench) -> BenchResult<()> {
     let per_subscriber_kib = after.saturating_sub(before) as f64 / count as f64;
 
     let pool = events::build(bench.settings.paced_events(), EMPLOYEES);
+    let cpu = CpuWatch::start("hub", &[pid]);
     let started = Instant::now();
     let sent = load::paced(
         hub.http,
@@ -206,6 +217,7 @@ pub async fn live(bench: &mut Bench) -> BenchResult<()> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu.finish();
     let got = delivered.load(Ordering::Relaxed);
     drop(hub);
     for reader in readers {
@@ -219,16 +231,18 @@ pub async fn live(bench: &mut Bench) -> BenchResult<()> {
     bench.table.push(
         Row::new(
             "11",
-            &format!("{count} live subscribers, deliveries"),
+            &format!("{count} live subscribers, {label}: deliveries"),
             Figure::PerSecond(got as f64 / elapsed),
         )
         .ceiling(Figure::PerSecond(offered))
-        .note("ceiling: the offered load (paced rate × subscribers)"),
+        .note(format!(
+            "ceiling: the offered load (paced rate × subscribers); {cpu}"
+        )),
     );
     bench.table.push(
         Row::new(
             "11",
-            "p99 delivery latency (from the hub's receipt)",
+            &format!("{label}: p99 delivery latency (from the hub's receipt)"),
             Figure::Millis(latencies.percentile_ms(99.0)),
         )
         .ceiling(Figure::Millis(50.0))
@@ -237,7 +251,7 @@ pub async fn live(bench: &mut Bench) -> BenchResult<()> {
     bench.table.push(
         Row::new(
             "11",
-            "hub resident memory per subscriber (KiB)",
+            &format!("{label}: hub resident memory per subscriber (KiB)"),
             Figure::Text(format!("{per_subscriber_kib:.1} KiB")),
         )
         .note(format!("target ≤ 64 KiB; VmRSS {before} → {after} KiB")),
