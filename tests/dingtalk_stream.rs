@@ -143,6 +143,9 @@ on_both_backends! {
         assert_eq!(status, 200);
         assert_eq!(body["dingtalk_streams"][APP], "connected", "{body}");
         assert_eq!(grpc_health(&hub, &format!("dingtalk.stream.{APP}")).await, ServingStatus::Serving);
+        let app_label = format!("app=\"{APP}\"");
+        let up = metric(&scrape(&hub).await, "attendance_hub_vendor_connection_up", &["connection=\"dingtalk_streams\"", &app_label]);
+        assert_eq!(up, 1.0);
 
         let mut live = open_stream(&hub, Some(subscribe_request::Start::FromNow(true))).await;
         let id = fake.send_event(PUNCH_EVENT, PUNCH_DATA);

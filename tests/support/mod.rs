@@ -260,3 +260,42 @@ pub async fn remove_commit_failure(db: &TestDatabase) {
 pub async fn execute(db: &TestDatabase, statements: &[&str]) {
     db.execute(statements).await;
 }
+
+/// The scrape as `series → value` (series with their labels, as written).
+pub async fn scrape(hub: &HubProcess) -> Vec<(String, f64)> {
+    let response = reqwest::get(format!("{}/metrics", hub.http_url()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    let text = response.text().await.unwrap();
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(|line| {
+            let (series, value) = line
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("a sample line: {line}"));
+            (
+                series.to_owned(),
+                value.parse().unwrap_or_else(|_| panic!("a value: {line}")),
+            )
+        })
+        .collect()
+}
+
+/// The value of the series whose name is `name` and whose labels include
+/// every one of `labels` (`key="value"`); 0 when absent.
+pub fn metric(samples: &[(String, f64)], name: &str, labels: &[&str]) -> f64 {
+    samples
+        .iter()
+        .filter(|(series, _)| {
+            let (series_name, rest) = series.split_once('{').unwrap_or((series, ""));
+            series_name == name && labels.iter().all(|label| rest.contains(label))
+        })
+        .map(|(_, value)| value)
+        .sum()
+}

@@ -26,6 +26,12 @@ impl CallCounter {
 
     /// One call made for `app`.
     pub fn record(&self, app: &str) {
+        metrics::counter!(
+            "attendance_hub_vendor_calls_total",
+            "vendor" => crate::outcome::vendor_name(self.vendor),
+            "app" => app.to_owned()
+        )
+        .increment(1);
         *self
             .pending
             .lock()

@@ -147,27 +147,7 @@ pub async fn commit_logged(
     committed
 }
 
-/// The `vendor` field: short and lower case, as app routes and metrics name it.
-pub fn vendor_name(vendor: Vendor) -> &'static str {
-    match vendor {
-        Vendor::Feishu => "feishu",
-        Vendor::Dingtalk => "dingtalk",
-        Vendor::Unspecified => "unspecified",
-    }
-}
-
-/// The `channel` field.
-pub fn channel_name(channel: Channel) -> &'static str {
-    match channel {
-        Channel::Webhook => "webhook",
-        Channel::LongConnection => "long_connection",
-        Channel::Stream => "stream",
-        Channel::HttpCallback => "http_callback",
-        Channel::Pull => "pull",
-        Channel::FailedPushRecovery => "failed_push_recovery",
-        Channel::Unspecified => "unspecified",
-    }
-}
+pub use attendance_proto::labels::{channel_name, vendor_name};
 
 #[cfg(test)]
 mod tests {

@@ -123,6 +123,7 @@ async fn receive<V: WebhookVendor>(
     // nothing however large the body is.
     let Some(app) = shell.apps.get(&name) else {
         tracing::warn!(vendor, app = %name, outcome = "unknown_app", "webhook rejected");
+        input_rejected(vendor, RouteError::UnknownApp.code());
         return RouteError::UnknownApp.into_response();
     };
     let (headers, uri) = (request.headers().clone(), request.uri().clone());
@@ -163,7 +164,20 @@ fn reject(vendor: &'static str, app: &str, error: &dyn Rejection) -> Response {
         %error,
         "webhook rejected"
     );
+    input_rejected(vendor, error.code());
     rejection_response(error)
+}
+
+/// Counts a refused push by its error code (the same code its answer
+/// carries), so operators see bad signatures or oversized bodies pile up.
+fn input_rejected(vendor: &'static str, reason: &'static str) {
+    metrics::counter!(
+        "attendance_hub_rejected_inputs_total",
+        "vendor" => vendor,
+        "channel" => "webhook",
+        "reason" => reason
+    )
+    .increment(1);
 }
 
 #[cfg(test)]

@@ -84,6 +84,7 @@ async fn commit_jobs(engine: &dyn Engine, jobs: Vec<Job>, changes: &watch::Sende
     }
     let started = std::time::Instant::now();
     let result = engine.commit_batch(&mut batch).await;
+    crate::metrics::batch_committed(jobs.len(), started.elapsed(), result.is_ok());
     tracing::trace!(
         deliveries = jobs.len(),
         elapsed_us = started.elapsed().as_micros() as u64,

@@ -13,6 +13,7 @@ mod filter;
 mod hub_store;
 mod log_entry;
 mod log_identity;
+mod metrics;
 mod operations;
 mod page;
 mod postgres;

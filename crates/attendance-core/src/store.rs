@@ -16,6 +16,7 @@ use crate::engine::{Condition, Engine, ListSpec};
 use crate::fact::validate_work_date;
 use crate::filter::SubscriptionFilter;
 use crate::log_entry::log_entry_of;
+use crate::metrics::DeliveryLabels;
 use crate::page::{page_size, PageToken};
 use crate::postgres::{follow_notifications, PostgresEngine};
 use crate::records::{Backend, DeliveryCounts};
@@ -202,7 +203,14 @@ impl Store {
     ///
     /// A pull (no event id) with many facts is committed in parts, each in
     /// its own group commit, so other deliveries never wait long behind it.
-    pub async fn commit(&self, mut delivery: Delivery) -> Result<Receipt, StoreError> {
+    pub async fn commit(&self, delivery: Delivery) -> Result<Receipt, StoreError> {
+        let labels = DeliveryLabels::of(&delivery);
+        let result = self.commit_delivery(delivery).await;
+        labels.committed(result.as_ref().map_err(|_| ()));
+        result
+    }
+
+    async fn commit_delivery(&self, mut delivery: Delivery) -> Result<Receipt, StoreError> {
         let id = (!delivery.event_id.is_empty())
             .then(|| (delivery.vendor as i32, delivery.event_id.clone()));
         if let Some(id) = &id {

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use crate::engine::LogBounds;
 use crate::fact::clear_raw_json;
+use crate::metrics::SubscriberGauge;
 use crate::tail::{TailEntry, TailRead};
 use crate::time::{from_micros, now_micros};
 use crate::{Cursor, Store, StoreError};
@@ -238,6 +239,7 @@ async fn follow(
     let mut known = None;
     let mut ahead: Option<ReadAhead> = None;
     let filter = Arc::new(filter);
+    let mut gauge = SubscriberGauge::attach();
     loop {
         // Mark the tail's current state seen before reading, so that a move
         // landing between the read and the wait still wakes us.
@@ -268,7 +270,12 @@ async fn follow(
                 // Only a step that goes on at once may trust the bounds it
                 // read: after a wait they are stale.
                 known = bounds.filter(|_| more);
-                if more && matches!(entries, Found::Read(_)) {
+                let catching_up = matches!(entries, Found::Read(_));
+                gauge.set_catching_up(catching_up);
+                if let Some(bounds) = &bounds {
+                    gauge.catch_up_lag(bounds.head - next.seq);
+                }
+                if more && catching_up {
                     ahead = read_ahead(&store, next, &filter, &options, known.take());
                 }
                 for frame in entries.into_frames(options.view) {

@@ -332,6 +332,7 @@ async fn read_round(tail: &Tail, engine: &dyn Engine, log_tag: LogTag) -> Result
             }
         }
         tail.append(entries, end, bounds.removed_through);
+        crate::metrics::log_head(end.seq);
         if end.seq >= bounds.head {
             return Ok(());
         }

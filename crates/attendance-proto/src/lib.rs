@@ -4,6 +4,7 @@
 pub mod frame;
 pub mod hub;
 pub mod ingest;
+pub mod labels;
 
 /// Generated types of package `attendance.v1`.
 pub mod v1 {

@@ -1,5 +1,5 @@
-//! The HTTP side the hub owns: `GET /healthz`. The vendors' webhook routes
-//! are merged beside it by the composition.
+//! The HTTP side the hub owns: `GET /healthz` and `GET /metrics`. The
+//! vendors' webhook routes are merged beside them by the composition.
 
 use std::sync::Arc;
 
@@ -19,9 +19,13 @@ struct Health {
 
 /// `/healthz`; tests can drive it without a socket.
 pub(crate) fn app(store: Store, connections: Arc<Vec<ConnectionHealth>>) -> Router {
+    let metrics = Router::new()
+        .route("/metrics", get(crate::metrics::scrape))
+        .with_state(store.clone());
     Router::new()
         .route("/healthz", get(healthz))
         .with_state(Health { store, connections })
+        .merge(metrics)
 }
 
 /// 200 while storage answers, 503 otherwise. Each vendor connection's state

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use attendance_adapter_kit::health::HealthReport;
+use attendance_adapter_kit::health::{ConnectionHealth, HealthReport};
 use attendance_adapter_kit::reconcile::run_schedule;
 use attendance_adapter_kit::{HubContext, LocalAddress, VendorRuntime};
 use attendance_core::{Store, StoreError, StoreOptions};
@@ -101,6 +101,8 @@ async fn listen(what: &'static str, addr: SocketAddr) -> Result<TcpListener, Hub
 impl Hub {
     /// Opens (and migrates) the store and binds both listeners. Port 0 picks a free port.
     pub async fn bind(config: Config) -> Result<Hub, HubError> {
+        // Before anything records: what is recorded without a recorder is lost.
+        crate::metrics::handle();
         let store = Store::connect(StoreOptions {
             url: config.storage.url.clone(),
             max_connections: config.storage.max_connections,
@@ -217,12 +219,9 @@ impl Hub {
             );
 
         for connection in &connections {
-            mirror_health(
-                &health,
-                connection.service.clone(),
-                connection.state.clone(),
-            );
+            mirror_health(&health, connection);
         }
+        let upkeep = tokio::spawn(crate::metrics::upkeep(stop_rx.clone()));
         let http_app = crate::http::app(store.clone(), Arc::new(connections)).merge(routes);
         let http_server = axum::serve(
             http.tap_io(|tcp| {
@@ -267,6 +266,7 @@ impl Hub {
         signal.abort();
         scheduled.abort();
         retention.abort();
+        upkeep.abort();
         // Vendor connections send the acks of commits in flight and close,
         // and background work finishes what it committed, before the store
         // closes (the aborted signal task ends them too).
@@ -277,16 +277,18 @@ impl Hub {
 }
 
 /// Keeps gRPC health's `service` SERVING while a vendor connection is up and
-/// NOT_SERVING otherwise; ends when the connection's state channel closes.
-fn mirror_health(
-    health: &tonic_health::server::HealthReporter,
-    service: String,
-    mut state: watch::Receiver<HealthReport>,
-) {
+/// NOT_SERVING otherwise, and its metric at 1 or 0; ends when the
+/// connection's state channel closes.
+fn mirror_health(health: &tonic_health::server::HealthReporter, connection: &ConnectionHealth) {
     let health = health.clone();
+    let service = connection.service.clone();
+    let (section, app) = (connection.section, connection.app.clone());
+    let mut state: watch::Receiver<HealthReport> = connection.state.clone();
     tokio::spawn(async move {
         loop {
-            let status = if state.borrow_and_update().connected {
+            let connected = state.borrow_and_update().connected;
+            crate::metrics::connection_up(section, &app, connected);
+            let status = if connected {
                 tonic_health::ServingStatus::Serving
             } else {
                 tonic_health::ServingStatus::NotServing

@@ -9,6 +9,7 @@ mod error;
 mod grpc;
 mod http;
 mod hub;
+mod metrics;
 mod retention;
 
 pub use config::{Config, ConfigError, Environment, ProcessEnvironment};
