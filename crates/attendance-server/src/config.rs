@@ -61,6 +61,9 @@ pub struct Config {
     pub reconciliation: Schedule,
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// Both listeners speak TLS when set.
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsConfig>,
     // One field per vendor: its crate owns the section and its checks.
     #[serde(default)]
     pub feishu: Vec<FeishuConfig>,

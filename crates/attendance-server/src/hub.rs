@@ -1,7 +1,7 @@
 //! Composition: open the store, bind both listeners, serve gRPC (with health
 //! and reflection) and HTTP, and shut down gracefully.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +19,9 @@ use tokio::sync::watch;
 use crate::admin::AdminApi;
 use crate::config::Config;
 use crate::grpc::AttendanceApi;
+use crate::tls::{CertificateStore, TlsIncoming};
+
+type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// The local address the operating system routes a remote host from,
 /// learnt the way DingTalk's Python SDK does: a UDP socket "connected" to the
@@ -82,6 +85,8 @@ pub enum HubError {
     Grpc(#[from] tonic::transport::Error),
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// A hub whose store is open and whose sockets are bound, ready to run.
@@ -90,6 +95,8 @@ pub struct Hub {
     store: Store,
     grpc: TcpListener,
     http: TcpListener,
+    /// Set when both listeners speak TLS.
+    certificates: Option<Arc<CertificateStore>>,
 }
 
 async fn listen(what: &'static str, addr: SocketAddr) -> Result<TcpListener, HubError> {
@@ -103,6 +110,12 @@ impl Hub {
     pub async fn bind(config: Config) -> Result<Hub, HubError> {
         // Before anything records: what is recorded without a recorder is lost.
         crate::metrics::handle();
+        // A certificate that cannot be read fails the start, before storage.
+        let certificates = config
+            .tls
+            .as_ref()
+            .map(CertificateStore::load)
+            .transpose()?;
         let store = Store::connect(StoreOptions {
             url: config.storage.url.clone(),
             max_connections: config.storage.max_connections,
@@ -116,6 +129,7 @@ impl Hub {
             store,
             grpc,
             http,
+            certificates,
         })
     }
 
@@ -143,6 +157,7 @@ impl Hub {
             store,
             grpc,
             http,
+            certificates,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -205,34 +220,62 @@ impl Hub {
             retranslators,
             retention: config.retention.clone(),
         };
-        let grpc_server = tonic::transport::Server::builder()
+        let grpc_router = tonic::transport::Server::builder()
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(AttendanceServiceServer::new(api))
-            .add_service(AdminServiceServer::new(admin))
-            // No Nagle: a Subscribe stream's entries are small frames that
-            // must leave at once, not wait for the client's delayed ACK.
-            .serve_with_incoming_shutdown(
-                tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true)),
-                stopped(stop_rx.clone()),
-            );
+            .add_service(AdminServiceServer::new(admin));
+        // No Nagle on either listener: a Subscribe stream's entries are small
+        // frames that must leave at once, not wait for the client's delayed
+        // ACK, and webhook answers likewise.
+        let grpc_server: BoxFuture<Result<(), tonic::transport::Error>> =
+            match &certificates {
+                Some(certificates) => {
+                    let tls = certificates.server_config(&[b"h2"])?;
+                    let incoming = TlsIncoming::start(grpc, tls, true).map_err(HubError::Http)?;
+                    Box::pin(grpc_router.serve_with_incoming_shutdown(
+                        incoming.into_stream(),
+                        stopped(stop_rx.clone()),
+                    ))
+                }
+                None => Box::pin(grpc_router.serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true)),
+                    stopped(stop_rx.clone()),
+                )),
+            };
 
         for connection in &connections {
             mirror_health(&health, connection);
         }
         let upkeep = tokio::spawn(crate::metrics::upkeep(stop_rx.clone()));
         let http_app = crate::http::app(store.clone(), Arc::new(connections)).merge(routes);
-        let http_server = axum::serve(
-            http.tap_io(|tcp| {
-                // Answers leave at once rather than wait for an ACK.
-                if let Err(error) = tcp.set_nodelay(true) {
-                    tracing::debug!(%error, "cannot set TCP_NODELAY");
-                }
-            }),
-            http_app,
-        )
-        .with_graceful_shutdown(stopped(stop_rx.clone()));
+        let http_server: BoxFuture<std::io::Result<()>> = match &certificates {
+            Some(certificates) => {
+                let tls = certificates.server_config(&[b"h2", b"http/1.1"])?;
+                let incoming = TlsIncoming::start(http, tls, true).map_err(HubError::Http)?;
+                Box::pin(
+                    axum::serve(incoming, http_app)
+                        .with_graceful_shutdown(stopped(stop_rx.clone()))
+                        .into_future(),
+                )
+            }
+            None => Box::pin(
+                axum::serve(
+                    http.tap_io(|tcp| {
+                        if let Err(error) = tcp.set_nodelay(true) {
+                            tracing::debug!(%error, "cannot set TCP_NODELAY");
+                        }
+                    }),
+                    http_app,
+                )
+                .with_graceful_shutdown(stopped(stop_rx.clone()))
+                .into_future(),
+            ),
+        };
+        let reload = certificates.clone().map(|certificates| {
+            tokio::spawn(crate::tls::reload_on_hangup(certificates, stop_rx.clone()))
+        });
 
         let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
         let signal_store = store.clone();
@@ -267,6 +310,9 @@ impl Hub {
         scheduled.abort();
         retention.abort();
         upkeep.abort();
+        if let Some(reload) = reload {
+            reload.abort();
+        }
         // Vendor connections send the acks of commits in flight and close,
         // and background work finishes what it committed, before the store
         // closes (the aborted signal task ends them too).

@@ -11,6 +11,7 @@ mod http;
 mod hub;
 mod metrics;
 mod retention;
+pub mod tls;
 
 pub use config::{Config, ConfigError, Environment, ProcessEnvironment};
 pub use hub::{Hub, HubError};
