@@ -223,3 +223,57 @@ impl axum::serve::Listener for TlsIncoming {
         Ok(self.local)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes a fresh self-signed certificate for `name` and its key.
+    fn write_certificate(dir: &Path, name: &str) -> Vec<u8> {
+        let issued = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
+        std::fs::write(dir.join("cert.pem"), issued.cert.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), issued.key_pair.serialize_pem()).unwrap();
+        issued.cert.der().to_vec()
+    }
+
+    fn presented(store: &CertificateStore) -> Vec<u8> {
+        store.current.read().unwrap().cert[0].to_vec()
+    }
+
+    #[test]
+    fn a_reload_swaps_the_certificate_and_a_failed_one_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = write_certificate(dir.path(), "first.example");
+        let config = TlsConfig {
+            cert_path: dir.path().join("cert.pem"),
+            key_path: dir.path().join("key.pem"),
+        };
+        let store = CertificateStore::load(&config).unwrap();
+        assert_eq!(presented(&store), first);
+
+        let second = write_certificate(dir.path(), "second.example");
+        store.reload().unwrap();
+        assert_eq!(presented(&store), second);
+
+        // A half-written key: the reload fails and the second stays.
+        std::fs::write(
+            dir.path().join("key.pem"),
+            "-----BEGIN PRIVATE KEY-----\nAAAA",
+        )
+        .unwrap();
+        let error = store.reload().unwrap_err().to_string();
+        assert!(error.contains("key.pem"), "{error}");
+        assert_eq!(presented(&store), second);
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = TlsConfig {
+            cert_path: dir.path().join("absent.pem"),
+            key_path: dir.path().join("key.pem"),
+        };
+        let error = CertificateStore::load(&config).unwrap_err().to_string();
+        assert!(error.contains("absent.pem"), "{error}");
+    }
+}
