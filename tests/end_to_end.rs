@@ -290,14 +290,6 @@ on_both_backends! {
     };
 }
 
-async fn channel(hub: &HubProcess) -> tonic::transport::Channel {
-    tonic::transport::Channel::from_shared(hub.grpc_url())
-        .unwrap()
-        .connect()
-        .await
-        .expect("gRPC connects")
-}
-
 /// What grpcurl and `buf curl` rely on: reflection (both protocol versions)
 /// lists the services, and gRPC health answers for the hub's service.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,31 +297,13 @@ async fn reflection_and_health_answer_like_grpcurl_needs() {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::health_client::HealthClient;
     use tonic_health::pb::HealthCheckRequest;
-    use tonic_reflection::pb::{v1, v1alpha};
+    use tonic_reflection::pb::v1alpha;
 
     let db = TestDatabase::sqlite();
     let dir = tempfile::tempdir().unwrap();
     let hub = HubProcess::start(binary(), dir.path(), &config(&db)).await;
 
-    let request = v1::ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
-            String::new(),
-        )),
-    };
-    let mut reflection =
-        v1::server_reflection_client::ServerReflectionClient::new(channel(&hub).await);
-    let mut answers = reflection
-        .server_reflection_info(tokio_stream::iter(vec![request]))
-        .await
-        .unwrap()
-        .into_inner();
-    let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
-        answers.message().await.unwrap().unwrap().message_response
-    else {
-        panic!("a service list");
-    };
-    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    let names = reflected_services(&hub).await;
     for expected in [
         "attendance.v1.AttendanceService",
         "attendance.v1.AdminService",

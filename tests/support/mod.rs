@@ -185,13 +185,39 @@ pub async fn wait_for_health_state(
     found.unwrap_or_else(|_| panic!("{app} never reported {what:?}; last {last}"))
 }
 
-pub async fn grpc_health(hub: &HubProcess, service: &str) -> ServingStatus {
-    let channel = tonic::transport::Endpoint::from_shared(hub.grpc_url())
+/// A connection to the hub's gRPC port, for any client.
+pub async fn channel(hub: &HubProcess) -> Channel {
+    tonic::transport::Endpoint::from_shared(hub.grpc_url())
         .expect("a valid URL")
         .connect()
         .await
-        .expect("gRPC connects");
-    let mut client = HealthClient::new(channel);
+        .expect("gRPC connects")
+}
+
+/// The services reflection (v1) lists, as grpcurl's `list` asks.
+pub async fn reflected_services(hub: &HubProcess) -> Vec<String> {
+    use tonic_reflection::pb::v1;
+    let request = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut answers = v1::server_reflection_client::ServerReflectionClient::new(channel(hub).await)
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .expect("reflection answers")
+        .into_inner();
+    let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        answers.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("a service list");
+    };
+    list.service.into_iter().map(|s| s.name).collect()
+}
+
+pub async fn grpc_health(hub: &HubProcess, service: &str) -> ServingStatus {
+    let mut client = HealthClient::new(channel(hub).await);
     let response = client
         .check(HealthCheckRequest {
             service: service.into(),

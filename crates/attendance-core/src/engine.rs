@@ -32,6 +32,8 @@ pub(crate) struct LogRead {
 #[derive(Clone, Debug)]
 pub(crate) enum Condition {
     Tenant(String),
+    /// One of these tenants; none when empty.
+    TenantIn(Vec<String>),
     Employee(String),
     Vendor(i32),
     /// `start_at >= instant` (µs).

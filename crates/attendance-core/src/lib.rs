@@ -33,7 +33,7 @@ mod time;
 pub use cursor::Cursor;
 pub use error::StoreError;
 pub use operations::Singleton;
-pub use page::{ApprovalQuery, Page, PunchQuery, ShiftResultQuery};
+pub use page::{ApprovalQuery, Page, PunchQuery, ShiftResultQuery, TenantScope};
 pub use reconciled_days::{ReconciledDaysQuery, MAX_RECONCILED_DAYS};
 pub use records::{Backend, DeliveryCounts, KnownEmployee, VendorCalls};
 pub use retention::Removed;

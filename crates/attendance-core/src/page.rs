@@ -10,10 +10,21 @@ use crate::StoreError;
 pub const DEFAULT_PAGE_SIZE: i64 = 100;
 pub const MAX_PAGE_SIZE: i64 = 1000;
 
+/// The tenants a list query may read, apart from the one it may name: the
+/// caller's grant. `Only` with no tenant reads nothing, so a grant can never
+/// widen into every tenant by being empty.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum TenantScope {
+    #[default]
+    All,
+    Only(Vec<String>),
+}
+
 /// Punches with check time in `[start_us, end_us)`.
 #[derive(Clone, Debug, Default)]
 pub struct PunchQuery {
     pub tenant: String,
+    pub scope: TenantScope,
     pub employee_id: String,
     /// 0 matches every vendor.
     pub vendor: i32,
@@ -27,6 +38,7 @@ pub struct PunchQuery {
 #[derive(Clone, Debug, Default)]
 pub struct ShiftResultQuery {
     pub tenant: String,
+    pub scope: TenantScope,
     pub employee_id: String,
     pub vendor: i32,
     pub work_date_from: String,
@@ -39,6 +51,7 @@ pub struct ShiftResultQuery {
 #[derive(Clone, Debug, Default)]
 pub struct ApprovalQuery {
     pub tenant: String,
+    pub scope: TenantScope,
     pub employee_id: String,
     pub vendor: i32,
     pub start_us: Option<i64>,

@@ -664,6 +664,11 @@ impl Engine for PostgresEngine {
         for condition in &spec.conditions {
             match condition {
                 Condition::Tenant(v) => builder.push(" AND f.tenant = ").push_bind(v.clone()),
+                // `= ANY` of an empty array is false: no tenant matches nothing.
+                Condition::TenantIn(v) => builder
+                    .push(" AND f.tenant = ANY(")
+                    .push_bind(v.clone())
+                    .push(")"),
                 Condition::Employee(v) => {
                     builder.push(" AND f.employee_id = ").push_bind(v.clone())
                 }

@@ -531,6 +531,16 @@ impl Engine for SqliteEngine {
         for condition in &spec.conditions {
             match condition {
                 Condition::Tenant(v) => builder.push(" AND f.tenant = ").push_bind(v.clone()),
+                // `IN ()` is not SQL: no tenant matches nothing.
+                Condition::TenantIn(v) if v.is_empty() => builder.push(" AND 0 = 1"),
+                Condition::TenantIn(v) => {
+                    builder.push(" AND f.tenant IN (");
+                    let mut tenants = builder.separated(", ");
+                    for tenant in v {
+                        tenants.push_bind(tenant.clone());
+                    }
+                    builder.push(")")
+                }
                 Condition::Employee(v) => {
                     builder.push(" AND f.employee_id = ").push_bind(v.clone())
                 }

@@ -22,7 +22,7 @@ use crate::postgres::{follow_notifications, PostgresEngine};
 use crate::records::{Backend, DeliveryCounts};
 use crate::sqlite::SqliteEngine;
 use crate::tail::{self, Tail, TailLimits};
-use crate::{ApprovalQuery, Cursor, Page, PunchQuery, ShiftResultQuery, StoreError};
+use crate::{ApprovalQuery, Cursor, Page, PunchQuery, ShiftResultQuery, StoreError, TenantScope};
 
 /// How to open a store.
 #[derive(Clone, Debug)]
@@ -284,7 +284,7 @@ impl Store {
 
     /// Current revisions of punches, in check-time order.
     pub async fn list_punches(&self, q: &PunchQuery) -> Result<Page<Punch>, StoreError> {
-        let mut conditions = common(&q.tenant, &q.employee_id, q.vendor);
+        let mut conditions = common(&q.tenant, &q.scope, &q.employee_id, q.vendor);
         if let Some(start) = q.start_us {
             conditions.push(Condition::StartsFrom(start));
         }
@@ -302,7 +302,7 @@ impl Store {
     ) -> Result<Page<ShiftResult>, StoreError> {
         validate_work_date("work_date_from", &q.work_date_from)?;
         validate_work_date("work_date_to", &q.work_date_to)?;
-        let mut conditions = common(&q.tenant, &q.employee_id, q.vendor);
+        let mut conditions = common(&q.tenant, &q.scope, &q.employee_id, q.vendor);
         if !q.work_date_from.is_empty() {
             conditions.push(Condition::WorkDateFrom(q.work_date_from.clone()));
         }
@@ -320,7 +320,7 @@ impl Store {
 
     /// Current revisions of approvals overlapping the window, in start order.
     pub async fn list_approvals(&self, q: &ApprovalQuery) -> Result<Page<Approval>, StoreError> {
-        let mut conditions = common(&q.tenant, &q.employee_id, q.vendor);
+        let mut conditions = common(&q.tenant, &q.scope, &q.employee_id, q.vendor);
         if let Some(start) = q.start_us {
             conditions.push(Condition::EndsFrom(start));
         }
@@ -384,10 +384,13 @@ impl Store {
     }
 }
 
-fn common(tenant: &str, employee_id: &str, vendor: i32) -> Vec<Condition> {
+fn common(tenant: &str, scope: &TenantScope, employee_id: &str, vendor: i32) -> Vec<Condition> {
     let mut conditions = Vec::new();
     if !tenant.is_empty() {
         conditions.push(Condition::Tenant(tenant.to_owned()));
+    }
+    if let TenantScope::Only(tenants) = scope {
+        conditions.push(Condition::TenantIn(tenants.clone()));
     }
     if !employee_id.is_empty() {
         conditions.push(Condition::Employee(employee_id.to_owned()));

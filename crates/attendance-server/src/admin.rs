@@ -1,5 +1,7 @@
 //! `attendance.v1.AdminService`: reconciliation, re-derivation and retention
-//! on demand, and ingest statistics.
+//! on demand, and ingest statistics. Each acts on every tenant, and so needs a
+//! client of every tenant, except a re-derivation that names one of the
+//! client's tenants.
 
 use std::sync::Arc;
 
@@ -17,6 +19,7 @@ use attendance_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::access::Caller;
 use crate::config::RetentionConfig;
 use crate::error::{invalid_field, retention_running, sink_status, status_of};
 
@@ -42,6 +45,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<ReconcileRequest>,
     ) -> Result<Response<ReconcileResponse>, Status> {
+        Caller::of(&request)?.check_every_tenant()?;
         let request = request.into_inner();
         tracing::info!(vendor = request.vendor, app = %request.app, from = %request.work_date_from, to = %request.work_date_to, "reconciliation requested");
         reconcile_request(&self.reconcilers, &self.schedule, &self.store, &request)
@@ -54,6 +58,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<RederiveRequest>,
     ) -> Result<Response<RederiveResponse>, Status> {
+        Caller::of(&request)?.check_tenant(&request.get_ref().tenant)?;
         let request = request.into_inner();
         let vendor = match Vendor::try_from(request.vendor) {
             Ok(Vendor::Unspecified) | Err(_) => {
@@ -100,6 +105,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<ApplyRetentionRequest>,
     ) -> Result<Response<ApplyRetentionResponse>, Status> {
+        Caller::of(&request)?.check_every_tenant()?;
         let request = request.into_inner();
         let (configured_raw, configured_log) = self.retention.cuts(chrono::Utc::now());
         let now = SystemTime::now();
@@ -135,8 +141,9 @@ impl AdminService for AdminApi {
 
     async fn get_ingest_stats(
         &self,
-        _request: Request<GetIngestStatsRequest>,
+        request: Request<GetIngestStatsRequest>,
     ) -> Result<Response<GetIngestStatsResponse>, Status> {
+        Caller::of(&request)?.check_every_tenant()?;
         // Calls counted in memory are added first, so the answer is current.
         for app in &self.reconcilers {
             app.calls.flush(&self.store).await;

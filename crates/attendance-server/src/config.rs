@@ -10,6 +10,8 @@ use attendance_dingtalk::DingTalkConfig;
 use attendance_feishu::FeishuConfig;
 use serde::Deserialize;
 
+use crate::access::{AccessPolicy, ClientConfig};
+
 /// Where `${VAR}` references are looked up. Tests pass a map, so they never
 /// touch the process environment.
 pub trait Environment {
@@ -42,7 +44,7 @@ pub enum ConfigError {
     Invalid { key: String, problem: String },
 }
 
-fn invalid(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
         problem: problem.into(),
@@ -69,6 +71,9 @@ pub struct Config {
     pub feishu: Vec<FeishuConfig>,
     #[serde(default)]
     pub dingtalk: Vec<DingTalkConfig>,
+    /// Who may call the gRPC API (`access/`); none: the API is open, on loopback only.
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -82,6 +87,9 @@ pub struct ServerConfig {
     pub heartbeat_seconds: u64,
     /// Seconds that in-flight requests get to finish on shutdown.
     pub shutdown_grace_seconds: u64,
+    /// Serve gRPC without authentication beyond loopback when no
+    /// `[[clients]]` are configured; refused otherwise.
+    pub allow_unauthenticated: bool,
 }
 
 impl Default for ServerConfig {
@@ -92,6 +100,7 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             heartbeat_seconds: 5,
             shutdown_grace_seconds: 10,
+            allow_unauthenticated: false,
         }
     }
 }
@@ -228,6 +237,7 @@ impl Config {
         }
         attendance_feishu::config::validate(&self.feishu)?;
         attendance_dingtalk::config::validate(&self.dingtalk)?;
+        AccessPolicy::from_config(&self.server, &self.clients)?;
         Ok(())
     }
 }

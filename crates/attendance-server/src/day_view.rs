@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use attendance_adapter_kit::reconcile::local_midnight;
 use attendance_core::{
     ApprovalQuery, Page, PunchQuery, ReconciledDaysQuery, ShiftResultQuery, Store, StoreError,
+    TenantScope,
 };
 use attendance_proto::v1::{
     DayReconciled, GetDailyAttendanceRequest, GetDailyAttendanceResponse,
@@ -51,9 +52,10 @@ fn required(field: &str, value: &str) -> Result<(), Status> {
     }
 }
 
-fn day_scope(r: &GetDailyAttendanceRequest) -> ApprovalQuery {
+fn day_scope(r: &GetDailyAttendanceRequest, scope: &TenantScope) -> ApprovalQuery {
     ApprovalQuery {
         tenant: r.tenant.clone(),
+        scope: scope.clone(),
         employee_id: r.employee_id.clone(),
         ..ApprovalQuery::default()
     }
@@ -63,9 +65,11 @@ fn vendor_of(source: &Option<Source>) -> i32 {
     source.as_ref().map_or(0, |s| s.vendor)
 }
 
+/// The day of `r`, read within `scope` (the caller's tenants).
 pub(crate) async fn daily_attendance(
     store: &Store,
     r: GetDailyAttendanceRequest,
+    scope: TenantScope,
 ) -> Result<GetDailyAttendanceResponse, Status> {
     required("tenant", &r.tenant)?;
     required("employee_id", &r.employee_id)?;
@@ -93,6 +97,7 @@ pub(crate) async fn daily_attendance(
     let shift_results = all_pages(|page_token| {
         let query = ShiftResultQuery {
             tenant: r.tenant.clone(),
+            scope: scope.clone(),
             employee_id: r.employee_id.clone(),
             work_date_from: r.work_date.clone(),
             work_date_to: r.work_date.clone(),
@@ -123,6 +128,7 @@ pub(crate) async fn daily_attendance(
         all_pages(|page_token| {
             let query = PunchQuery {
                 tenant: r.tenant.clone(),
+                scope: scope.clone(),
                 employee_id: r.employee_id.clone(),
                 start_us: Some(start_us),
                 end_us: Some(end_us),
@@ -139,7 +145,7 @@ pub(crate) async fn daily_attendance(
                 end_us: Some(end_us),
                 page_size: 1000,
                 page_token,
-                ..day_scope(&r)
+                ..day_scope(&r, &scope)
             };
             async move { store.list_approvals(&query).await }
         }),

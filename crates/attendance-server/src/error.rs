@@ -1,6 +1,6 @@
-//! The one place where store errors become gRPC statuses, with `google.rpc`
-//! details (`ErrorInfo`, `BadRequest`) that grpcurl users can read. Internal
-//! details are logged, never echoed to clients.
+//! The one place where store and access errors become gRPC statuses, with
+//! `google.rpc` details (`ErrorInfo`, `BadRequest`) that grpcurl users can
+//! read. Internal details are logged, never echoed to clients.
 
 use std::collections::HashMap;
 
@@ -8,6 +8,8 @@ use attendance_core::StoreError;
 use attendance_proto::ingest::SinkError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::access::AccessError;
 
 const DOMAIN: &str = "attendance-hub";
 
@@ -119,4 +121,42 @@ pub(crate) fn sink_status(error: SinkError) -> Status {
         "STORAGE_UNAVAILABLE",
         ErrorDetails::new(),
     )
+}
+
+/// Maps a refused call: UNAUTHENTICATED without a known token,
+/// PERMISSION_DENIED beyond the client's grant. `ErrorInfo.metadata` names
+/// the client and what it may not use; nothing of any token is echoed.
+impl From<AccessError> for Status {
+    fn from(error: AccessError) -> Status {
+        let denied = |reason, client: &str, key: &str, value: &str| {
+            let metadata = HashMap::from([
+                ("client".to_string(), client.to_string()),
+                (key.to_string(), value.to_string()),
+            ]);
+            (Code::PermissionDenied, reason, metadata)
+        };
+        let (code, reason, metadata) = match &error {
+            AccessError::TokenMissing => (Code::Unauthenticated, "TOKEN_MISSING", HashMap::new()),
+            AccessError::TokenMalformed | AccessError::TokenInvalid => {
+                (Code::Unauthenticated, "TOKEN_INVALID", HashMap::new())
+            }
+            AccessError::ServiceNotPermitted { client, service } => {
+                denied("SERVICE_NOT_PERMITTED", client, "service", service)
+            }
+            AccessError::TenantNotPermitted { client, tenant } => {
+                denied("TENANT_NOT_PERMITTED", client, "tenant", tenant)
+            }
+            AccessError::EveryTenantRequired { client } => {
+                denied("TENANT_NOT_PERMITTED", client, "tenant", "*")
+            }
+        };
+        tracing::warn!(reason, %error, "gRPC call refused");
+        with_metadata(
+            code,
+            error.to_string(),
+            reason,
+            ErrorDetails::new(),
+            metadata,
+        )
+    }
 }

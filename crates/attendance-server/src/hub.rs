@@ -1,5 +1,5 @@
 //! Composition: open the store, bind both listeners, serve gRPC (with health
-//! and reflection) and HTTP, and shut down gracefully.
+//! and reflection, behind access control) and HTTP, and shut down gracefully.
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -16,8 +16,9 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::access::{AccessPolicy, AuthenticateLayer};
 use crate::admin::AdminApi;
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::grpc::AttendanceApi;
 use crate::tls::{CertificateStore, TlsIncoming};
 
@@ -71,6 +72,8 @@ impl LocalAddress for RoutedLocalAddress {
 /// Why the hub could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
+    #[error("access control: {0}")]
+    Access(#[from] ConfigError),
     #[error("cannot open storage: {0}")]
     Storage(#[from] StoreError),
     #[error("cannot listen on {addr} ({what}): {source}")]
@@ -92,6 +95,7 @@ pub enum HubError {
 /// A hub whose store is open and whose sockets are bound, ready to run.
 pub struct Hub {
     config: Config,
+    access: AccessPolicy,
     store: Store,
     grpc: TcpListener,
     http: TcpListener,
@@ -107,6 +111,8 @@ async fn listen(what: &'static str, addr: SocketAddr) -> Result<TcpListener, Hub
 
 impl Hub {
     /// Opens (and migrates) the store and binds both listeners. Port 0 picks a free port.
+    /// A config that would open gRPC beyond loopback without clients is refused
+    /// here too, so a config built in code cannot skip the check.
     pub async fn bind(config: Config) -> Result<Hub, HubError> {
         // Before anything records: what is recorded without a recorder is lost.
         crate::metrics::handle();
@@ -116,6 +122,14 @@ impl Hub {
             .as_ref()
             .map(CertificateStore::load)
             .transpose()?;
+        let access = AccessPolicy::from_config(&config.server, &config.clients)?;
+        if access.is_open() && !config.server.grpc_listen.ip().is_loopback() {
+            tracing::warn!(
+                grpc = %config.server.grpc_listen,
+                "gRPC serves every tenant's data without authentication beyond loopback \
+                 (server.allow_unauthenticated)"
+            );
+        }
         let store = Store::connect(StoreOptions {
             url: config.storage.url.clone(),
             max_connections: config.storage.max_connections,
@@ -126,6 +140,7 @@ impl Hub {
         let http = listen("HTTP", config.server.http_listen).await?;
         Ok(Hub {
             config,
+            access,
             store,
             grpc,
             http,
@@ -154,6 +169,7 @@ impl Hub {
     ) -> Result<(), HubError> {
         let Hub {
             config,
+            access,
             store,
             grpc,
             http,
@@ -221,6 +237,10 @@ impl Hub {
             retention: config.retention.clone(),
         };
         let grpc_router = tonic::transport::Server::builder()
+            // Before routing, so that no service is reached unauthenticated
+            // and each handler finds its caller in the request's extensions;
+            // the layer itself lets health and reflection through.
+            .layer(AuthenticateLayer::new(access))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

@@ -2,6 +2,7 @@
 //! APIs, and the two listeners. Only this crate binds sockets or reads the
 //! environment.
 
+mod access;
 mod admin;
 pub mod config;
 mod day_view;
@@ -13,5 +14,6 @@ mod metrics;
 mod retention;
 pub mod tls;
 
+pub use access::{hash_token, ClientConfig, WeakToken, MIN_TOKEN_CHARS};
 pub use config::{Config, ConfigError, Environment, ProcessEnvironment};
 pub use hub::{Hub, HubError};

@@ -1,12 +1,13 @@
 //! The `attendance-hub` binary: command line, logging, signals.
 
+use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use attendance_proto::v1::admin_service_client::AdminServiceClient;
 use attendance_proto::v1::{RederiveRequest, Vendor};
 use attendance_proto::Timestamp;
-use attendance_server::{Config, Hub, ProcessEnvironment};
+use attendance_server::{hash_token, Config, Hub, ProcessEnvironment};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -35,13 +36,18 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Validate a config file and print it with secrets redacted.
+    /// Validate a config file and print it with secrets (and token hashes) redacted.
     CheckConfig {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Read a client's bearer token from stdin and print its SHA-256, the
+    /// `token_sha256` of its `[[clients]]` entry, so the config never holds
+    /// the token itself.
+    HashToken,
     /// Ask a running hub to translate stored deliveries again through the
-    /// current mapping (AdminService/Rederive) and print what changed.
+    /// current mapping (AdminService/Rederive) and print what changed. A hub
+    /// with clients wants a token: it is read from ATTENDANCE_HUB_TOKEN.
     Rederive {
         /// The hub's gRPC address.
         #[arg(long, default_value = "http://127.0.0.1:50051")]
@@ -63,6 +69,9 @@ enum Command {
     },
 }
 
+/// The environment variable `rederive` reads its bearer token from.
+const TOKEN_VARIABLE: &str = "ATTENDANCE_HUB_TOKEN";
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum VendorName {
     Feishu,
@@ -82,6 +91,14 @@ async fn main() -> anyhow::Result<()> {
         Command::CheckConfig { config } => {
             let config = Config::from_file(&config, &ProcessEnvironment)?;
             println!("{config:#?}");
+            Ok(())
+        }
+        Command::HashToken => {
+            let mut token = String::new();
+            std::io::stdin()
+                .read_to_string(&mut token)
+                .context("cannot read the token from stdin")?;
+            println!("{}", hash_token(&token)?);
             Ok(())
         }
         Command::Rederive {
@@ -106,9 +123,32 @@ async fn main() -> anyhow::Result<()> {
                 received_from: from.map(timestamp),
                 received_until: until.map(timestamp),
             };
-            let mut admin = AdminServiceClient::connect(grpc.clone())
+            let channel = tonic::transport::Endpoint::from_shared(grpc.clone())
+                .with_context(|| format!("{grpc} is not a URL"))?
+                .connect()
                 .await
                 .with_context(|| format!("cannot reach the hub at {grpc}"))?;
+            // From the environment, never the command line, where any user
+            // of the machine could read it.
+            let authorization = match std::env::var(TOKEN_VARIABLE) {
+                Ok(token) => Some(
+                    format!("Bearer {}", token.trim())
+                        .parse::<tonic::metadata::MetadataValue<_>>()
+                        .with_context(|| format!("{TOKEN_VARIABLE} is not a header value"))?,
+                ),
+                Err(_) => None,
+            };
+            let mut admin = AdminServiceClient::with_interceptor(
+                channel,
+                move |mut request: tonic::Request<()>| {
+                    if let Some(value) = &authorization {
+                        request
+                            .metadata_mut()
+                            .insert("authorization", value.clone());
+                    }
+                    Ok(request)
+                },
+            );
             let report = admin
                 .rederive(request)
                 .await
@@ -134,6 +174,7 @@ async fn serve(path: Option<PathBuf>) -> anyhow::Result<()> {
         http = %hub.http_addr(),
         storage = %redact_url(&config.storage.url),
         feishu_apps = config.feishu.len(),
+        clients = config.clients.len(),
         "attendance hub ready"
     );
     // A stable line on stdout, so scripts and tests can find the bound ports.

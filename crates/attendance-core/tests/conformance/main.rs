@@ -6,7 +6,7 @@ use std::time::Duration;
 use attendance_core::testing::TestDatabase;
 use attendance_core::{
     subscribe, ApprovalQuery, Cursor, PunchQuery, ShiftResultQuery, Start, Store, StoreError,
-    StoreOptions, SubscriptionFilter, SubscriptionItem, SubscriptionOptions,
+    StoreOptions, SubscriptionFilter, SubscriptionItem, SubscriptionOptions, TenantScope,
 };
 use attendance_proto::ingest::{Delivery, Fact, Recognition};
 use attendance_proto::v1::{
@@ -237,6 +237,43 @@ conformance! {
         assert_eq!(overlapping.items.len(), 1);
         let disjoint = store.list_approvals(&ApprovalQuery { start_us: Some(2_500_000_000), ..Default::default() }).await.unwrap();
         assert!(disjoint.items.is_empty());
+    };
+
+    a_tenant_scope_limits_every_list_query => |db: TestDatabase| async move {
+        let store = open(&db).await;
+        for tenant in ["t1", "t2", "t3"] {
+            let facts = vec![
+                // Keys differ by tenant: pages order by (sort key, vendor, business key).
+                Fact::Punch(punch(tenant, &format!("r-{tenant}"), "u1", 100)),
+                Fact::ShiftResult(shift_result(tenant, "u1", "2021-03-10", ShiftStatus::Normal)),
+                Fact::Approval(Approval {
+                    source: source(tenant),
+                    business_key: "leave-1".into(),
+                    employee_id: "u1".into(),
+                    ..Default::default()
+                }),
+            ];
+            store.commit(delivery(&format!("e-{tenant}"), facts)).await.unwrap();
+        }
+        let tenant_of = |source: &Option<Source>| source.as_ref().unwrap().tenant.clone();
+        let two = TenantScope::Only(vec!["t1".into(), "t3".into()]);
+        let punches = store.list_punches(&PunchQuery { scope: two.clone(), ..Default::default() }).await.unwrap();
+        assert_eq!(punches.items.iter().map(|p| tenant_of(&p.source)).collect::<Vec<_>>(), ["t1", "t3"]);
+        let results = store.list_shift_results(&ShiftResultQuery { scope: two.clone(), ..Default::default() }).await.unwrap();
+        assert_eq!(results.items.iter().map(|s| tenant_of(&s.source)).collect::<Vec<_>>(), ["t1", "t3"]);
+        let approvals = store.list_approvals(&ApprovalQuery { scope: two.clone(), ..Default::default() }).await.unwrap();
+        assert_eq!(approvals.items.iter().map(|a| tenant_of(&a.source)).collect::<Vec<_>>(), ["t1", "t3"]);
+        // A named tenant outside the scope reads nothing; an empty scope reads nothing.
+        let outside = store.list_punches(&PunchQuery { tenant: "t2".into(), scope: two.clone(), ..Default::default() }).await.unwrap();
+        assert!(outside.items.is_empty());
+        let none = store.list_punches(&PunchQuery { scope: TenantScope::Only(Vec::new()), ..Default::default() }).await.unwrap();
+        assert!(none.items.is_empty());
+        // Page tokens are bound to the scope as to any other filter.
+        let first = store.list_punches(&PunchQuery { scope: two.clone(), page_size: 1, ..Default::default() }).await.unwrap();
+        let widened = store.list_punches(&PunchQuery { page_token: first.next_page_token.clone(), page_size: 1, ..Default::default() }).await;
+        assert!(matches!(widened, Err(StoreError::InvalidPageToken(_))));
+        let second = store.list_punches(&PunchQuery { scope: two, page_token: first.next_page_token, page_size: 1, ..Default::default() }).await.unwrap();
+        assert_eq!(tenant_of(&second.items[0].source), "t3");
     };
 
     subscription_catches_up_then_follows_live_without_a_seam => |db: TestDatabase| async move {
