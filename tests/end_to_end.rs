@@ -341,13 +341,18 @@ async fn reflection_and_health_answer_like_grpcurl_needs() {
     }
 
     let mut health = HealthClient::new(channel(&hub).await);
-    let status = health
-        .check(HealthCheckRequest {
-            service: "attendance.v1.AttendanceService".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status;
-    assert_eq!(status, ServingStatus::Serving as i32);
+    for service in [
+        "attendance.v1.AttendanceService",
+        "attendance.v1.AdminService",
+    ] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service}");
+    }
 }

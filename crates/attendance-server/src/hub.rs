@@ -184,6 +184,7 @@ impl Hub {
         health
             .set_serving::<AttendanceServiceServer<AttendanceApi>>()
             .await;
+        health.set_serving::<AdminServiceServer<AdminApi>>().await;
         // grpcurl speaks v1alpha, newer clients v1: one set of descriptors, both protocols.
         let reflection = || {
             tonic_reflection::server::Builder::configure()
@@ -304,6 +305,9 @@ impl Hub {
             tracing::info!("shutting down");
             health
                 .set_not_serving::<AttendanceServiceServer<AttendanceApi>>()
+                .await;
+            health
+                .set_not_serving::<AdminServiceServer<AdminApi>>()
                 .await;
             signal_store.begin_shutdown();
             let _ = stop_tx.send(true);
