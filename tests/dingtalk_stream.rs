@@ -181,6 +181,18 @@ on_both_backends! {
         assert!(entries.iter().all(|e| punch_of(e).is_none()), "{entries:#?}");
         assert_eq!(delivery_channels(&db, &event_id).await.len(), 1);
 
+        // The source shows its state and its one retained delivery.
+        let sources = admin(&hub).await
+            .list_sources(attendance_proto::v1::ListSourcesRequest {}).await.unwrap().into_inner().sources;
+        let stream: Vec<_> = sources.iter().filter(|s| s.channel == DeliveryChannel::Stream as i32).collect();
+        assert_eq!(stream.len(), 1, "{sources:#?}");
+        assert_eq!((stream[0].app.as_str(), stream[0].state.as_str()), (APP, "connected"));
+        assert_eq!(stream[0].vendor, attendance_proto::v1::Vendor::Dingtalk as i32);
+        assert_eq!(stream[0].retained_deliveries, 1);
+        let newest = stream[0].last_delivery_time.expect("a delivery time");
+        let age = std::time::SystemTime::now().duration_since(std::time::SystemTime::try_from(newest).unwrap()).unwrap();
+        assert!(age < std::time::Duration::from_secs(600), "{age:?}");
+
         // A graceful stop closes the WebSocket with a close frame.
         assert_eq!(hub.terminate().await.code(), Some(0));
         fake.wait_for("the hub's close", |f| f.closed_by(1)).await;

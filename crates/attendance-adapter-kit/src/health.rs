@@ -15,6 +15,9 @@ pub struct HealthReport {
 pub struct ConnectionHealth {
     /// The `/healthz` section, e.g. `feishu_long_connections`.
     pub section: &'static str,
+    pub vendor: attendance_proto::v1::Vendor,
+    /// How events arrive over it (long connection, Stream).
+    pub channel: attendance_proto::v1::Channel,
     pub app: String,
     /// The gRPC health service name, e.g. `feishu.long_connection.acme`.
     pub service: String,

@@ -10,7 +10,7 @@ use attendance_proto::v1::LogEntryKind;
 use crate::batch::Batch;
 use crate::filter::SubscriptionFilter;
 use crate::page::PageToken;
-use crate::records::{Backend, DeliveryCounts, KnownEmployee, VendorCalls};
+use crate::records::{Backend, DeliveryCounts, KnownEmployee, SourceActivity, VendorCalls};
 use crate::StoreError;
 
 /// A log entry as read, before its body is decoded.
@@ -86,6 +86,8 @@ pub(crate) trait Engine: LogIdentity + Retention + Send + Sync + 'static {
     ) -> Result<Vec<LogRead>, StoreError>;
     async fn list(&self, spec: &ListSpec) -> Result<Vec<ListedRow>, StoreError>;
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError>;
+    /// Retained deliveries per source, in (vendor, app, channel) order.
+    async fn source_activity(&self) -> Result<Vec<SourceActivity>, StoreError>;
     async fn known_employees(
         &self,
         vendor: i32,

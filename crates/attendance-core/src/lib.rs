@@ -35,7 +35,7 @@ pub use error::StoreError;
 pub use operations::Singleton;
 pub use page::{ApprovalQuery, Page, PunchQuery, ShiftResultQuery, TenantScope};
 pub use reconciled_days::{ReconciledDaysQuery, MAX_RECONCILED_DAYS};
-pub use records::{Backend, DeliveryCounts, KnownEmployee, VendorCalls};
+pub use records::{Backend, DeliveryCounts, KnownEmployee, SourceActivity, VendorCalls};
 pub use retention::Removed;
 pub use store::{Store, StoreOptions};
 pub use subscription::{

@@ -2,7 +2,7 @@
 //! metered vendor API calls, and singleton work that one replica at a time runs.
 
 use crate::engine::Claim;
-use crate::records::{KnownEmployee, VendorCalls};
+use crate::records::{KnownEmployee, SourceActivity, VendorCalls};
 use crate::{Store, StoreError};
 
 /// Held while a replica runs singleton work; dropping it releases the work.
@@ -46,6 +46,12 @@ impl Store {
             .engine
             .add_vendor_calls(vendor, app, month, calls)
             .await
+    }
+
+    /// Retained deliveries per source (vendor, app, channel), with the
+    /// newest one's receipt time.
+    pub async fn source_activity(&self) -> Result<Vec<SourceActivity>, StoreError> {
+        self.inner.engine.source_activity().await
     }
 
     /// Every app's counts, newest month first.

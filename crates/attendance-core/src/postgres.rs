@@ -20,7 +20,7 @@ use crate::batch::{apply, Batch, DeliveryRow, Opened, StoredFact, Wanted, WriteT
 use crate::engine::{Claim, Condition, Engine, ListSpec, ListedRow, LogRead};
 use crate::fact::Identity;
 use crate::filter::SubscriptionFilter;
-use crate::records::{Backend, DeliveryCounts, KnownEmployee, VendorCalls};
+use crate::records::{Backend, DeliveryCounts, KnownEmployee, SourceActivity, VendorCalls};
 use crate::shared_sql::{self, taken};
 use crate::StoreError;
 use attendance_proto::hub::{DeliveryScope, StoredDelivery, TakenJob};
@@ -717,6 +717,14 @@ impl Engine for PostgresEngine {
 
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
         shared_sql::delivery_counts(&self.reader).await
+    }
+
+    async fn source_activity(&self) -> Result<Vec<SourceActivity>, StoreError> {
+        shared_sql::source_activity(
+            &self.reader,
+            "CAST(EXTRACT(EPOCH FROM MAX(received_at)) * 1000000 AS BIGINT)",
+        )
+        .await
     }
 
     async fn known_employees(

@@ -32,6 +32,17 @@ impl DeliveryCounts {
 /// An employee the hub has seen facts for.
 pub use attendance_proto::hub::KnownEmployee;
 
+/// The deliveries retained from one source (vendor, app, channel).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceActivity {
+    pub vendor: i32,
+    pub app: String,
+    pub channel: i32,
+    pub deliveries: i64,
+    /// When the newest of them was received (µs since the epoch).
+    pub last_received_us: i64,
+}
+
 /// One app's metered calls in one month.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VendorCalls {

@@ -5,7 +5,7 @@
 use attendance_proto::hub::TakenJob;
 use sqlx::{Database, Executor, FromRow, IntoArguments};
 
-use crate::records::{DeliveryCounts, KnownEmployee, VendorCalls};
+use crate::records::{DeliveryCounts, KnownEmployee, SourceActivity, VendorCalls};
 use crate::StoreError;
 
 /// What every engine's sqlx driver offers for these statements.
@@ -46,6 +46,40 @@ where
         counts.add(&recognition, n, superseded);
     }
     Ok(counts)
+}
+
+/// Retained deliveries per source; `newest_us` is the engine's expression
+/// of the newest `received_at` in microseconds.
+pub(crate) async fn source_activity<'e, DB, E>(
+    executor: E,
+    newest_us: &str,
+) -> Result<Vec<SourceActivity>, StoreError>
+where
+    DB: Driver,
+    for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
+    E: Executor<'e, Database = DB>,
+    (i64, String, i64, i64, i64): for<'r> FromRow<'r, DB::Row>,
+{
+    let sql = format!(
+        "SELECT CAST(vendor AS BIGINT), app, CAST(channel AS BIGINT), CAST(COUNT(*) AS BIGINT), \
+         {newest_us} FROM deliveries GROUP BY vendor, app, channel ORDER BY vendor, app, channel"
+    );
+    let rows: Vec<(i64, String, i64, i64, i64)> =
+        sqlx::query_as::<DB, (i64, String, i64, i64, i64)>(&sql)
+            .fetch_all(executor)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(vendor, app, channel, deliveries, newest)| SourceActivity {
+                vendor: i32::try_from(vendor).unwrap_or_default(),
+                app,
+                channel: i32::try_from(channel).unwrap_or_default(),
+                deliveries,
+                last_received_us: newest,
+            },
+        )
+        .collect())
 }
 
 pub(crate) async fn known_employees<'e, DB, E>(

@@ -12,7 +12,7 @@ use attendance_adapter_kit::meter::CallCounter;
 use attendance_adapter_kit::reconcile::{ReconcilingApp, Roster};
 use attendance_adapter_kit::{HubContext, VendorRuntime};
 use attendance_proto::ingest::DeliverySink;
-use attendance_proto::v1::Vendor;
+use attendance_proto::v1::{Channel, Vendor};
 
 use crate::api::{ApiConfig, DingTalkApi};
 use crate::config::DingTalkConfig;
@@ -72,6 +72,7 @@ pub fn start(apps: &[DingTalkConfig], hub: &HubContext) -> VendorRuntime {
     for app in apps.iter().filter(|app| app.stream) {
         let (state_tx, health) = watched_connection(
             "dingtalk_streams",
+            (Vendor::Dingtalk, Channel::Stream),
             &app.name,
             format!("dingtalk.stream.{}", app.name),
         );

@@ -9,7 +9,7 @@ use attendance_adapter_kit::meter::CallCounter;
 use attendance_adapter_kit::reconcile::{ReconcilingApp, Roster};
 use attendance_adapter_kit::{HubContext, VendorRuntime};
 use attendance_proto::ingest::DeliverySink;
-use attendance_proto::v1::Vendor;
+use attendance_proto::v1::{Channel, Vendor};
 
 use attendance_adapter_kit::jobs::JobWorker;
 use chrono_tz::Tz;
@@ -44,6 +44,7 @@ pub fn start(apps: &[FeishuConfig], hub: &HubContext) -> VendorRuntime {
     for app in apps.iter().filter(|app| app.long_connection) {
         let (state_tx, health) = watched_connection(
             "feishu_long_connections",
+            (Vendor::Feishu, Channel::LongConnection),
             &app.name,
             format!("feishu.long_connection.{}", app.name),
         );

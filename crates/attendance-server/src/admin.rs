@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use std::time::SystemTime;
 
+use attendance_adapter_kit::health::ConnectionHealth;
 use attendance_adapter_kit::reconcile::{reconcile_request, ReconcilingApp, Schedule};
 use attendance_adapter_kit::rederive::{rederive, Retranslator};
 use attendance_core::Store;
@@ -14,8 +15,8 @@ use attendance_proto::hub::DeliveryScope;
 use attendance_proto::v1::admin_service_server::AdminService;
 use attendance_proto::v1::{
     ApplyRetentionRequest, ApplyRetentionResponse, GetIngestStatsRequest, GetIngestStatsResponse,
-    ReconcileRequest, ReconcileResponse, RederiveRequest, RederiveResponse, Vendor,
-    VendorCallCount,
+    IngestSource, ListSourcesRequest, ListSourcesResponse, ReconcileRequest, ReconcileResponse,
+    RederiveRequest, RederiveResponse, Vendor, VendorCallCount,
 };
 use tonic::{Request, Response, Status};
 
@@ -29,6 +30,8 @@ pub(crate) struct AdminApi {
     pub schedule: Schedule,
     pub retranslators: Vec<Arc<dyn Retranslator>>,
     pub retention: RetentionConfig,
+    /// This replica's vendor connections, for `ListSources`.
+    pub connections: Arc<Vec<ConnectionHealth>>,
 }
 
 fn instant(
@@ -99,6 +102,48 @@ impl AdminService for AdminApi {
             facts_unchanged: count(report.facts_unchanged),
             facts_superseded: count(report.facts_superseded),
         }))
+    }
+
+    async fn list_sources(
+        &self,
+        request: Request<ListSourcesRequest>,
+    ) -> Result<Response<ListSourcesResponse>, Status> {
+        Caller::of(&request)?.check_every_tenant()?;
+        let activity = self.store.source_activity().await.map_err(status_of)?;
+        let mut sources: Vec<IngestSource> = activity
+            .into_iter()
+            .map(|source| IngestSource {
+                vendor: source.vendor,
+                app: source.app,
+                channel: source.channel,
+                retained_deliveries: source.deliveries,
+                last_delivery_time: Some(attendance_proto::Timestamp {
+                    seconds: source.last_received_us.div_euclid(1_000_000),
+                    nanos: i32::try_from(source.last_received_us.rem_euclid(1_000_000) * 1_000)
+                        .unwrap_or_default(),
+                }),
+                ..IngestSource::default()
+            })
+            .collect();
+        for connection in self.connections.iter() {
+            let state = connection.state.borrow().text.clone();
+            let (vendor, channel) = (connection.vendor as i32, connection.channel as i32);
+            match sources
+                .iter_mut()
+                .find(|s| s.vendor == vendor && s.channel == channel && s.app == connection.app)
+            {
+                Some(source) => source.state = state,
+                None => sources.push(IngestSource {
+                    vendor,
+                    app: connection.app.clone(),
+                    channel,
+                    state,
+                    ..IngestSource::default()
+                }),
+            }
+        }
+        sources.sort_by(|a, b| (a.vendor, &a.app, a.channel).cmp(&(b.vendor, &b.app, b.channel)));
+        Ok(Response::new(ListSourcesResponse { sources }))
     }
 
     async fn apply_retention(

@@ -230,12 +230,14 @@ impl Hub {
             config.retention.clone(),
             stop_rx.clone(),
         ));
+        let connections = Arc::new(connections);
         let admin = AdminApi {
             store: store.clone(),
             reconcilers,
             schedule: config.reconciliation.clone(),
             retranslators,
             retention: config.retention.clone(),
+            connections: connections.clone(),
         };
         let grpc_router = tonic::transport::Server::builder()
             // Before routing, so that no service is reached unauthenticated
@@ -266,11 +268,11 @@ impl Hub {
                 )),
             };
 
-        for connection in &connections {
+        for connection in connections.iter() {
             mirror_health(&health, connection);
         }
         let upkeep = tokio::spawn(crate::metrics::upkeep(stop_rx.clone()));
-        let http_app = crate::http::app(store.clone(), Arc::new(connections)).merge(routes);
+        let http_app = crate::http::app(store.clone(), connections).merge(routes);
         let http_server: BoxFuture<std::io::Result<()>> = match &certificates {
             Some(certificates) => {
                 let tls = certificates.server_config(&[b"h2", b"http/1.1"])?;

@@ -1,5 +1,6 @@
 //! Where one app's connection stands, as health reports it.
 
+use attendance_proto::v1::{Channel, Vendor};
 use tokio::sync::watch;
 
 use crate::health::{follow, ConnectionHealth, HealthReport};
@@ -54,12 +55,15 @@ impl std::fmt::Display for ConnectionState {
 /// [`ConnectionState::Connecting`], and the health entry that follows it.
 pub fn watched_connection(
     section: &'static str,
+    (vendor, channel): (Vendor, Channel),
     app: &str,
     service: String,
 ) -> (watch::Sender<ConnectionState>, ConnectionHealth) {
     let (state_tx, state_rx) = watch::channel(ConnectionState::Connecting);
     let health = ConnectionHealth {
         section,
+        vendor,
+        channel,
         app: app.to_owned(),
         service,
         state: follow(state_rx, ConnectionState::health),

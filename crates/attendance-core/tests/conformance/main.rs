@@ -474,5 +474,6 @@ mod cursors;
 mod decisions;
 mod jobs;
 mod reconciled;
+mod sources;
 mod stored;
 mod tail;
