@@ -58,4 +58,31 @@ on_both_backends! {
         }
         assert_eq!(left, 0.0, "a subscriber that left is no longer counted");
     };
+
+    a_flooded_route_is_answered_429_stores_nothing_more_and_is_counted => |db: TestDatabase| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let limited = config(&db).replace(
+            "[server]\n",
+            "[server]\nwebhook_requests_per_second = 1\nwebhook_burst = 1\n",
+        );
+        assert!(limited.contains("webhook_burst"), "the [server] section is where the suites put it");
+        let hub = HubProcess::start(binary(), dir.path(), &limited).await;
+        let flows = FeishuWebhookSender::new(&hub.http_url(), "flows", None);
+        let tasks = FeishuWebhookSender::new(&hub.http_url(), "tasks", None);
+        assert_eq!(flows.post_plain(FLOW_JSON).await.status, 200);
+        // Five more at once, within the same second: the budget is spent.
+        let answers = futures::future::join_all((0..5).map(|_| flows.post_plain(FLOW_JSON))).await;
+        let refused: Vec<_> = answers.iter().filter(|a| a.status == 429).collect();
+        assert!(refused.len() >= 3, "{:?}", answers.iter().map(|a| a.status).collect::<Vec<_>>());
+        assert!(answers.iter().all(|a| a.status == 429 || a.status == 200));
+        assert_eq!(refused[0].json()["error"]["code"], "RATE_LIMITED");
+        // The other app's route has its own budget.
+        assert_eq!(tasks.post_plain(TASK_JSON).await.status, 200);
+
+        let samples = scrape(&hub).await;
+        let stored = ["vendor=\"feishu\"", "result=\"stored\""];
+        assert_eq!(metric(&samples, "attendance_hub_deliveries_total", &stored), 2.0);
+        let counted = metric(&samples, "attendance_hub_rejected_inputs_total", &["reason=\"RATE_LIMITED\""]);
+        assert_eq!(counted, refused.len() as f64);
+    };
 }

@@ -90,6 +90,12 @@ pub struct ServerConfig {
     /// Serve gRPC without authentication beyond loopback when no
     /// `[[clients]]` are configured; refused otherwise.
     pub allow_unauthenticated: bool,
+    /// Requests a second each push route (one vendor app) takes before
+    /// answering 429; 0: no limit.
+    pub webhook_requests_per_second: u32,
+    /// How many requests a route may take at once above its rate; 0: the
+    /// rate itself.
+    pub webhook_burst: u32,
 }
 
 impl Default for ServerConfig {
@@ -101,6 +107,8 @@ impl Default for ServerConfig {
             heartbeat_seconds: 5,
             shutdown_grace_seconds: 10,
             allow_unauthenticated: false,
+            webhook_requests_per_second: 0,
+            webhook_burst: 0,
         }
     }
 }

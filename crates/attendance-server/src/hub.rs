@@ -20,6 +20,7 @@ use crate::access::{AccessPolicy, AuthenticateLayer};
 use crate::admin::AdminApi;
 use crate::config::{Config, ConfigError};
 use crate::grpc::AttendanceApi;
+use crate::rate_limit::RouteLimits;
 use crate::tls::{CertificateStore, TlsIncoming};
 
 type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send>>;
@@ -272,6 +273,20 @@ impl Hub {
             mirror_health(&health, connection);
         }
         let upkeep = tokio::spawn(crate::metrics::upkeep(stop_rx.clone()));
+        let limits = RouteLimits::new(
+            config.server.webhook_requests_per_second,
+            config.server.webhook_burst,
+        );
+        let (routes, pruning) = match limits {
+            Some(limits) => (
+                routes.layer(axum::middleware::from_fn_with_state(
+                    limits.clone(),
+                    crate::rate_limit::limit,
+                )),
+                Some(tokio::spawn(limits.prune(stop_rx.clone()))),
+            ),
+            None => (routes, None),
+        };
         let http_app = crate::http::app(store.clone(), connections).merge(routes);
         let http_server: BoxFuture<std::io::Result<()>> = match &certificates {
             Some(certificates) => {
@@ -336,6 +351,9 @@ impl Hub {
         scheduled.abort();
         retention.abort();
         upkeep.abort();
+        if let Some(pruning) = pruning {
+            pruning.abort();
+        }
         if let Some(reload) = reload {
             reload.abort();
         }

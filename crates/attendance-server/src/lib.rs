@@ -11,6 +11,7 @@ mod grpc;
 mod http;
 mod hub;
 mod metrics;
+mod rate_limit;
 mod retention;
 pub mod tls;
 
