@@ -2,9 +2,10 @@
 //! or refuses deliveries, a router driven in-process with one request and
 //! its reply read as JSON, JSON fixtures edited in place, and the check of
 //! a pushed punch; and the pieces of the vendors' mapping expectation tests
-//! (`expect`).
+//! (`expect`); the corpus of hostile input (`hostile`).
 
 pub mod expect;
+pub mod hostile;
 
 use std::sync::Mutex;
 

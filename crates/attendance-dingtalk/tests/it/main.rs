@@ -5,6 +5,7 @@
 
 mod api;
 mod callback;
+mod hostile;
 mod mapping;
 mod pulls;
 mod rederive;

@@ -3,6 +3,7 @@
 //! router driven in-process with `tower::ServiceExt::oneshot`.
 
 mod approvals;
+mod hostile;
 mod mapping;
 mod support;
 mod translate;
