@@ -1,6 +1,7 @@
 //! The tidy test: the invariants of ARCHITECTURE.md that the files themselves
 //! show, checked on every `cargo test`. Every module opens with a `//!` line,
-//! and the workspace's dependencies point the way the architecture draws them.
+//! the workspace's dependencies point the way the architecture draws them,
+//! and no code starts a program the project does not install.
 //!
 //! It reads the whole workspace, yet lives among the core's tests: it needs
 //! nothing but the files and `toml`, and the core's tests build without the
@@ -176,6 +177,52 @@ fn dependencies_point_the_way_the_architecture_draws_them() {
     );
 }
 
+/// The programs a source starts by name: a string literal handed to
+/// `Command::new`.
+fn named_programs(text: &str) -> Vec<String> {
+    text.split("Command::new(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('"'))
+        .map(|(program, _)| program.to_owned())
+        .collect()
+}
+
+#[test]
+fn no_test_runs_a_program_the_project_does_not_install() {
+    // A program a test shells out to (`kill`, `sh`, `pkill`) may be missing
+    // on a fresh machine; a crate does the same through a syscall. The
+    // benchmark asks git for the commit it measured, and reports none
+    // without it.
+    let allowed = [("crates/attendance-server/benches/hub.rs", "git")];
+    let root = workspace_root();
+    let mut files = Vec::new();
+    for folder in crate_folders() {
+        for part in ["src", "tests", "benches"] {
+            rust_files(&folder.join(part), &mut files);
+        }
+    }
+    rust_files(&root.join("tests"), &mut files);
+    let mut found = Vec::new();
+    for path in &files {
+        let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let file = path
+            .strip_prefix(&root)
+            .unwrap_or(path)
+            .display()
+            .to_string();
+        for program in named_programs(&text) {
+            if !allowed.contains(&(file.as_str(), program.as_str())) {
+                found.push(format!("{file}: {program}"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "tests depend on no program the project does not install:\n  {}",
+        found.join("\n  ")
+    );
+}
+
 /// The checks themselves catch what they are for, on made-up manifests.
 #[test]
 fn the_checks_catch_what_they_are_for() {
@@ -230,4 +277,9 @@ fn the_checks_catch_what_they_are_for() {
     assert!(!opens_with_module_doc("/// An item.\n//! Late."));
     assert!(!opens_with_module_doc("use x;\n"));
     assert!(!opens_with_module_doc(""));
+
+    assert_eq!(
+        named_programs("Command::new(binary); Command::new(\"kill\").arg(\"-TERM\")"),
+        ["kill"]
+    );
 }
