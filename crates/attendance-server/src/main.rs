@@ -6,6 +6,7 @@ use anyhow::Context;
 use attendance_proto::v1::admin_service_client::AdminServiceClient;
 use attendance_proto::v1::{RederiveRequest, Vendor};
 use attendance_proto::Timestamp;
+use attendance_server::config::redact_url;
 use attendance_server::{Config, Hub, ProcessEnvironment};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -147,17 +148,6 @@ async fn serve(path: Option<PathBuf>) -> anyhow::Result<()> {
         .context("the hub stopped with an error")?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Drops the password from a database URL before it is logged.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].split_once(':') {
-            Some((user, _)) => format!("{}{user}:**REDACTED**{}", &url[..scheme + 3], &url[at..]),
-            None => url.to_string(),
-        },
-        _ => url.to_string(),
-    }
 }
 
 async fn shutdown_signal() {
