@@ -15,6 +15,7 @@ mod log_entry;
 mod log_identity;
 mod operations;
 mod page;
+mod pg_connect;
 mod postgres;
 mod reconciled_days;
 mod records;

@@ -1,6 +1,7 @@
 //! The `attendance-hub` binary: command line, logging, signals.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use attendance_proto::v1::admin_service_client::AdminServiceClient;
@@ -71,14 +72,42 @@ enum VendorName {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    match run(Cli::parse().command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", one_line(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line, each said once: most errors here
+/// repeat their source in their own message, and a chain of four lines
+/// saying one thing four times hides what an operator should do.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve { config } => serve(config).await,
         Command::CheckConfig { config } => {
             let config = Config::from_file(&config, &ProcessEnvironment)?;
