@@ -116,12 +116,22 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
-    /// `sqlite://FILE` (created if missing) or `postgres://...`.
+    /// `sqlite://FILE` (created if missing) or `postgres://...`; it may hold
+    /// a password, so `Debug` (what `check-config` prints) redacts it.
     pub url: String,
     pub max_connections: u32,
+}
+
+impl std::fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageConfig")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
 }
 
 impl Default for StorageConfig {
@@ -786,6 +796,16 @@ mod tests {
             "postgres://hub@db/hub?sslmode=require&password=**REDACTED**&x=1"
         );
         assert_eq!(redact_url("sqlite://hub.db"), "sqlite://hub.db");
+        let config = Config::from_toml(
+            "[storage]\nurl = 'postgres://hub:hunter2@db/hub'",
+            &env(&[]),
+        )
+        .unwrap();
+        let printed = format!("{config:#?}");
+        assert!(
+            printed.contains("postgres://hub:**REDACTED**@db/hub") && !printed.contains("hunter2"),
+            "{printed}"
+        );
         let refused = error("[storage]\nurl = 'mysql://root:hunter2@db/x'");
         assert!(
             refused.starts_with("storage.url: ") && !refused.contains("hunter2"),
