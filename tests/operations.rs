@@ -3,7 +3,8 @@
 //! that names the host, the port and the cause, and never the password;
 //! `check-config` prints no secret; and no secret of the configuration
 //! reaches the hub's log or any answer, on refused webhooks and failing
-//! vendor calls alike.
+//! vendor calls alike. Its log, on stderr, has no colour codes when stderr
+//! is not a terminal, and is one JSON object a line when asked.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -307,4 +308,74 @@ on_both_backends! {
         let shown = secrets_in(&log, &secrets);
         assert!(shown.is_empty(), "the log showed {shown:?}:\n{log}");
     };
+}
+
+/// A hub on SQLite with one Feishu app (`[log]` as given), one event
+/// refused and one committed; its whole log.
+async fn log_of_a_short_run(log_section: &str) -> String {
+    let db = TestDatabase::sqlite();
+    let config = format!("{}{}{log_section}", server_and_storage(&db), seed_apps());
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(binary(), dir.path(), &config).await;
+    let flows = FeishuWebhookSender::new(&hub.http_url(), "flows", None);
+    assert_eq!(
+        flows
+            .post_plain(&FLOW_JSON.replace(FLOW_TOKEN, "wrong"))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(flows.post_plain(FLOW_JSON).await.status, 200);
+    assert_eq!(hub.terminate().await.code(), Some(0));
+    std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
+        .map(|path| std::fs::read_to_string(path).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_has_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let log = log_of_a_short_run("").await;
+    assert!(
+        log.contains("webhook rejected") && log.contains("event committed"),
+        "{log}"
+    );
+    assert!(
+        !log.contains('\u{1b}'),
+        "no ANSI escape in a log file:\n{log:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_a_line_with_the_fields_beside_the_message() {
+    let log = log_of_a_short_run("\n[log]\nformat = \"json\"\n").await;
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert!(lines.len() >= 4, "{log}");
+    for line in &lines {
+        assert!(
+            line["timestamp"].is_string() && line["level"].is_string(),
+            "{line}"
+        );
+    }
+    let ready = lines
+        .iter()
+        .find(|line| line["message"] == "attendance hub ready")
+        .expect("the ready line");
+    assert!(
+        ready["grpc"].is_string(),
+        "fields beside the message: {ready}"
+    );
+    let rejected = lines
+        .iter()
+        .find(|line| line["message"] == "webhook rejected")
+        .expect("the refusal");
+    assert_eq!(rejected["code"], "INVALID_TOKEN", "{rejected}");
+    assert_eq!(rejected["level"], "WARN");
+    assert!(!log.contains('\u{1b}'), "{log:?}");
 }

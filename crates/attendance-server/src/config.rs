@@ -84,6 +84,8 @@ pub struct Config {
     pub reconciliation: Schedule,
     #[serde(default)]
     pub retention: RetentionConfig,
+    #[serde(default)]
+    pub log: LogConfig,
     // One field per vendor: its crate owns the section and its checks.
     #[serde(default)]
     pub feishu: Vec<FeishuConfig>,
@@ -141,6 +143,22 @@ impl Default for StorageConfig {
             max_connections: 8,
         }
     }
+}
+
+/// How the hub logs (to stderr; the level comes from `RUST_LOG`, `info` by default).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+/// `text` for people, `json` (one object per line) for log collectors.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// How long the hub keeps what it received; 0 keeps it for ever.
@@ -782,6 +800,19 @@ mod tests {
         assert_eq!(
             grace,
             "reconciliation.day_end_grace_hours: must be 0 to 72 (line 3)"
+        );
+    }
+
+    #[test]
+    fn logs_are_text_unless_json_is_asked_for() {
+        let config = Config::from_toml("", &env(&[])).unwrap();
+        assert_eq!(config.log.format, LogFormat::Text);
+        let config = Config::from_toml("[log]\nformat = \"json\"", &env(&[])).unwrap();
+        assert_eq!(config.log.format, LogFormat::Json);
+        let wrong = error("[log]\nformat = \"xml\"");
+        assert!(
+            wrong.starts_with("log.format: unknown variant") && wrong.ends_with("(line 2)"),
+            "{wrong}"
         );
     }
 

@@ -1,5 +1,6 @@
 //! The `attendance-hub` binary: command line, logging, signals.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -7,7 +8,7 @@ use anyhow::Context;
 use attendance_proto::v1::admin_service_client::AdminServiceClient;
 use attendance_proto::v1::{RederiveRequest, Vendor};
 use attendance_proto::Timestamp;
-use attendance_server::config::redact_url;
+use attendance_server::config::{redact_url, LogFormat};
 use attendance_server::{Config, Hub, ProcessEnvironment};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -73,12 +74,6 @@ enum VendorName {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     match run(Cli::parse().command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -106,7 +101,31 @@ fn one_line(error: &anyhow::Error) -> String {
     line
 }
 
+/// Installs logging to stderr, in `format`, at the level `RUST_LOG` asks
+/// (`info` without it).
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour codes only for a person at a terminal: in a file, a journal or
+    // a collector they are noise around every word.
+    let ansi = std::io::stderr().is_terminal();
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    match format {
+        LogFormat::Text => logs.init(),
+        // One object per line, an event's fields beside its message, the
+        // spans it happened in (vendor, app, connection) listed with it.
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
+}
+
 async fn run(command: Command) -> anyhow::Result<()> {
+    // Logging waits for the config, which says its format; errors before
+    // it are the one line `main` prints.
+    if !matches!(command, Command::Serve { .. }) {
+        init_logging(LogFormat::Text);
+    }
     match command {
         Command::Serve { config } => serve(config).await,
         Command::CheckConfig { config } => {
@@ -156,6 +175,7 @@ async fn serve(path: Option<PathBuf>) -> anyhow::Result<()> {
             .with_context(|| format!("invalid config {}", path.display()))?,
         None => Config::default(),
     };
+    init_logging(config.log.format);
     let hub = Hub::bind(config.clone())
         .await
         .context("cannot start the hub")?;
