@@ -35,6 +35,20 @@ const DB_PASSWORD: &str = "db-password-4e8f1a2c90";
 const FEISHU_APP_ID: &str = "cli_a0c203e66cf8100c";
 const DINGTALK_CLIENT: &str = "dingclientsecrets01";
 
+/// Every secret `vendor_sections` sets.
+fn vendor_secrets() -> Vec<String> {
+    [
+        FEISHU_APP_SECRET,
+        FEISHU_TOKEN,
+        FEISHU_ENCRYPT_KEY,
+        DINGTALK_SECRET,
+        DINGTALK_TOKEN,
+        DINGTALK_AES_KEY,
+    ]
+    .map(String::from)
+    .into()
+}
+
 /// The vendor sections, with every secret set.
 fn vendor_sections(feishu_base: &str, dingtalk_base: &str) -> String {
     format!(
@@ -192,17 +206,8 @@ fn check_config_prints_every_secret_redacted() {
         stdout.contains("db.internal:5432") && stdout.contains("REDACTED"),
         "it prints the config, secrets redacted:\n{stdout}"
     );
-    let secrets: Vec<String> = [
-        DB_PASSWORD,
-        FEISHU_APP_SECRET,
-        FEISHU_TOKEN,
-        FEISHU_ENCRYPT_KEY,
-        DINGTALK_SECRET,
-        DINGTALK_TOKEN,
-        DINGTALK_AES_KEY,
-    ]
-    .map(String::from)
-    .into();
+    let mut secrets = vendor_secrets();
+    secrets.push(DB_PASSWORD.to_owned());
     let shown = secrets_in(&format!("{stdout}{stderr}"), &secrets);
     assert!(
         shown.is_empty(),
@@ -219,16 +224,7 @@ on_both_backends! {
         let dingtalk_api = FakeDingTalkApi::new(DINGTALK_CLIENT, "another-secret");
         let dingtalk = FakeDingTalk::start_with(dingtalk_api.router()).await;
         let (url, db_password) = with_password(db.url());
-        let mut secrets: Vec<String> = [
-            FEISHU_APP_SECRET,
-            FEISHU_TOKEN,
-            FEISHU_ENCRYPT_KEY,
-            DINGTALK_SECRET,
-            DINGTALK_TOKEN,
-            DINGTALK_AES_KEY,
-        ]
-        .map(String::from)
-        .into();
+        let mut secrets = vendor_secrets();
         secrets.extend(db_password);
         let config = format!(
             "{}{}",

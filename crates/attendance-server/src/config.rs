@@ -479,22 +479,25 @@ impl KeyLines {
         key_span: Option<std::ops::Range<usize>>,
         text: &str,
     ) {
-        if let Some(span) = key_span.or_else(|| item.span()) {
-            self.0.insert(path.clone(), line_at(text, span.start));
-        }
+        self.mark(&path, key_span.or_else(|| item.span()), text);
         match item {
             toml_edit::Item::Table(table) => self.table(table, &path, text),
             toml_edit::Item::ArrayOfTables(tables) => {
                 for (i, table) in tables.iter().enumerate() {
                     let element = format!("{path}[{i}]");
-                    if let Some(span) = table.span() {
-                        self.0.insert(element.clone(), line_at(text, span.start));
-                    }
+                    self.mark(&element, table.span(), text);
                     self.table(table, &element, text);
                 }
             }
             toml_edit::Item::Value(value) => self.value(value, &path, text),
             toml_edit::Item::None => {}
+        }
+    }
+
+    /// `path` stands on the line where `span` starts, when it has one.
+    fn mark(&mut self, path: &str, span: Option<std::ops::Range<usize>>, text: &str) {
+        if let Some(span) = span {
+            self.0.insert(path.to_owned(), line_at(text, span.start));
         }
     }
 
@@ -504,9 +507,7 @@ impl KeyLines {
             toml_edit::Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
                     let element = format!("{path}[{i}]");
-                    if let Some(span) = item.span() {
-                        self.0.insert(element.clone(), line_at(text, span.start));
-                    }
+                    self.mark(&element, item.span(), text);
                     self.value(item, &element, text);
                 }
             }
@@ -711,6 +712,14 @@ mod tests {
         );
     }
 
+    /// `error` starts with `start` (its key and problem) and ends with its line.
+    fn assert_at(error: &str, start: &str, line: usize) {
+        assert!(
+            error.starts_with(start) && error.ends_with(&format!("(line {line})")),
+            "expected {start:?}… (line {line}), got {error:?}"
+        );
+    }
+
     /// The error of `text`, which must not parse.
     fn error(text: &str) -> String {
         Config::from_toml(text, &env(&[])).unwrap_err().to_string()
@@ -740,62 +749,49 @@ mod tests {
         );
         let secret =
             error("[[feishu]]\nname = 'a'\napp_id = 'x'\nverification_token = 918273645\n");
-        assert!(
-            secret.starts_with("feishu[0].verification_token: invalid type: integer, expected")
-                && secret.ends_with("(line 4)")
-                && !secret.contains("918273645"),
-            "{secret}"
+        assert_at(
+            &secret,
+            "feishu[0].verification_token: invalid type: integer, expected",
+            4,
         );
+        assert!(!secret.contains("918273645"), "{secret}");
         let inline = error("storage = { url = 'sqlite://x.db', max_connections = -1 }");
-        assert!(
-            inline.starts_with("storage.max_connections: invalid value: integer, expected")
-                && inline.ends_with("(line 1)"),
-            "{inline}"
+        assert_at(
+            &inline,
+            "storage.max_connections: invalid value: integer, expected",
+            1,
         );
     }
 
     #[test]
     fn an_unknown_key_is_named_with_its_line() {
         let unknown = error("[server]\ngrpc_listen = '127.0.0.1:1'\nport = 3\n");
-        assert!(
-            unknown.starts_with("server.port: is not a known key (expected one of `grpc_listen`")
-                && unknown.ends_with("(line 3)"),
-            "{unknown}"
+        assert_at(
+            &unknown,
+            "server.port: is not a known key (expected one of `grpc_listen`",
+            3,
         );
         let top = error("\n\n[sever]\nport = 3\n");
-        assert!(
-            top.starts_with("sever: is not a known key") && top.ends_with("(line 3)"),
-            "{top}"
-        );
+        assert_at(&top, "sever: is not a known key", 3);
         let dingtalk = error(
             "[[dingtalk]]\nname = 'd'\nclient_id = 'c'\nclient_secret = 's'\nstream = true\n\
              callback_tokn = 'x'\n",
         );
-        assert!(
-            dingtalk.starts_with("dingtalk[0].callback_tokn: is not a known key")
-                && dingtalk.ends_with("(line 6)"),
-            "{dingtalk}"
+        assert_at(
+            &dingtalk,
+            "dingtalk[0].callback_tokn: is not a known key",
+            6,
         );
     }
 
     #[test]
     fn syntax_and_validation_errors_name_the_key_and_the_line() {
         let syntax = error("[server]\ngrpc_listen = '127.0.0.1:1'\nheartbeat_seconds = \n");
-        assert!(
-            syntax.starts_with("server.heartbeat_seconds: not valid TOML: ")
-                && syntax.ends_with("(line 3)"),
-            "{syntax}"
-        );
+        assert_at(&syntax, "server.heartbeat_seconds: not valid TOML: ", 3);
         let name = error("[[feishu]]\nname = 'a b'\napp_id = 'x'\nverification_token = 't'");
-        assert!(
-            name.starts_with("feishu[0].name: ") && name.ends_with("(line 2)"),
-            "{name}"
-        );
+        assert_at(&name, "feishu[0].name: ", 2);
         let absent = error("\n[[feishu]]\nname = 'a'\napp_id = 'x'\nverification_token = 't'\nlong_connection = true");
-        assert!(
-            absent.starts_with("feishu[0].app_secret: ") && absent.ends_with("(line 2)"),
-            "{absent}"
-        );
+        assert_at(&absent, "feishu[0].app_secret: ", 2);
         let grace = error("[reconciliation]\n\nday_end_grace_hours = 100");
         assert_eq!(
             grace,
@@ -810,10 +806,7 @@ mod tests {
         let config = Config::from_toml("[log]\nformat = \"json\"", &env(&[])).unwrap();
         assert_eq!(config.log.format, LogFormat::Json);
         let wrong = error("[log]\nformat = \"xml\"");
-        assert!(
-            wrong.starts_with("log.format: unknown variant") && wrong.ends_with("(line 2)"),
-            "{wrong}"
-        );
+        assert_at(&wrong, "log.format: unknown variant", 2);
     }
 
     #[test]
