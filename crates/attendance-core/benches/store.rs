@@ -142,7 +142,7 @@ async fn bench(name: &str, db: &TestDatabase) {
 async fn main() {
     let sqlite = TestDatabase::sqlite();
     bench("sqlite", &sqlite).await;
-    match TestDatabase::postgres().await {
+    match TestDatabase::postgres_if_configured().await {
         Some(postgres) => bench("postgres", &postgres).await,
         None => println!("postgres   skipped: set HUB_TEST_POSTGRES_URL to measure it"),
     }

@@ -10,8 +10,16 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
-    #[error("unsupported storage url {0:?}: expected sqlite:// or postgres://")]
+    /// The scheme only: the rest of the URL may hold a password.
+    #[error("unsupported storage url scheme {0:?}: expected sqlite:// or postgres://")]
     UnsupportedUrl(String),
+    /// The database could not be reached or refused the hub at startup.
+    #[error("cannot connect to PostgreSQL at {host}:{port}: {cause}")]
+    Unreachable {
+        host: String,
+        port: u16,
+        cause: String,
+    },
     #[error("stored row is corrupt: {0}")]
     Corrupt(String),
     #[error("invalid cursor: {0}")]

@@ -16,6 +16,7 @@ mod log_identity;
 mod metrics;
 mod operations;
 mod page;
+mod pg_connect;
 mod postgres;
 mod reconciled_days;
 mod records;

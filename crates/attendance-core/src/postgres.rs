@@ -20,6 +20,7 @@ use crate::batch::{apply, Batch, DeliveryRow, Opened, StoredFact, Wanted, WriteT
 use crate::engine::{Claim, Condition, Engine, ListSpec, ListedRow, LogRead};
 use crate::fact::Identity;
 use crate::filter::SubscriptionFilter;
+use crate::pg_connect::{first_connection, unreachable};
 use crate::records::{Backend, DeliveryCounts, KnownEmployee, SourceActivity, VendorCalls};
 use crate::shared_sql::{self, taken};
 use crate::StoreError;
@@ -60,13 +61,18 @@ fn date(text: &str) -> Option<NaiveDate> {
 
 impl PostgresEngine {
     pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        let mut migrator = PgConnection::connect(url).await?;
+        // The first connection says whether the database is there at all,
+        // quickly and in one clear error; the pool connects the same way.
+        let (options, mut migrator) = first_connection(url).await?;
         MIGRATIONS.run(&mut migrator).await?;
         migrator.close().await?;
+        // The pool keeps sqlx's acquire timeout: once serving, a caller may
+        // wait longer than a first connection for a busy pool.
         let reader = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
-            .connect(url)
-            .await?;
+            .connect_with(options.clone())
+            .await
+            .map_err(|error| unreachable(url, Some(&options), &error))?;
         Ok(PostgresEngine {
             url: url.to_owned(),
             // Connected by the first batch, on the committer's own runtime.

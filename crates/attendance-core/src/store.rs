@@ -133,7 +133,8 @@ impl Store {
             )));
             Arc::new(engine)
         } else {
-            return Err(StoreError::UnsupportedUrl(url.to_string()));
+            let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+            return Err(StoreError::UnsupportedUrl(scheme.to_owned()));
         };
         let log_tag = LogTag::of(&engine.log_id().await?);
         // Bounded: callers wait for their receipt anyway, so the queue only

@@ -1,6 +1,8 @@
 //! The tidy test: the invariants of ARCHITECTURE.md that the files themselves
 //! show, checked on every `cargo test`. Every module opens with a `//!` line,
-//! and the workspace's dependencies point the way the architecture draws them.
+//! the workspace's dependencies point the way the architecture draws them,
+//! no code starts a program the project does not install, and the declared
+//! minimum Rust is one that builds every locked dependency.
 //!
 //! It reads the whole workspace, yet lives among the core's tests: it needs
 //! nothing but the files and `toml`, and the core's tests build without the
@@ -176,6 +178,143 @@ fn dependencies_point_the_way_the_architecture_draws_them() {
     );
 }
 
+/// The programs a source starts by name: a string literal handed to
+/// `Command::new`.
+fn named_programs(text: &str) -> Vec<String> {
+    text.split("Command::new(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('"'))
+        .map(|(program, _)| program.to_owned())
+        .collect()
+}
+
+#[test]
+fn no_test_runs_a_program_the_project_does_not_install() {
+    // A program a test shells out to (`kill`, `sh`, `pkill`) may be missing
+    // on a fresh machine; a crate does the same through a syscall. The
+    // benchmark asks git for the commit it measured, and reports none
+    // without it.
+    let allowed = [("crates/attendance-server/benches/hub.rs", "git")];
+    let root = workspace_root();
+    let mut files = Vec::new();
+    for folder in crate_folders() {
+        for part in ["src", "tests", "benches"] {
+            rust_files(&folder.join(part), &mut files);
+        }
+    }
+    rust_files(&root.join("tests"), &mut files);
+    let mut found = Vec::new();
+    for path in &files {
+        let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let file = path
+            .strip_prefix(&root)
+            .unwrap_or(path)
+            .display()
+            .to_string();
+        for program in named_programs(&text) {
+            if !allowed.contains(&(file.as_str(), program.as_str())) {
+                found.push(format!("{file}: {program}"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "tests depend on no program the project does not install:\n  {}",
+        found.join("\n  ")
+    );
+}
+
+/// A `rust-version` ("1.88", "1.85.1") as comparable numbers.
+fn rust_version(text: &str) -> Option<(u64, u64, u64)> {
+    let mut parts = text.split('.').map(str::parse::<u64>);
+    let major = parts.next()?.ok()?;
+    let minor = parts.next().unwrap_or(Ok(0)).ok()?;
+    let patch = parts.next().unwrap_or(Ok(0)).ok()?;
+    parts.next().is_none().then_some((major, minor, patch))
+}
+
+/// Every package of the locked dependency graph that declares a
+/// `rust-version`, but the workspace's own: (version, "name version").
+fn locked_rust_versions() -> Vec<((u64, u64, u64), String)> {
+    // `cargo metadata` reads every locked package's manifest; offline first,
+    // so a machine that has them asks no registry, and online when some were
+    // never downloaded (those of other platforms, on a fresh machine).
+    let metadata = |offline: bool| {
+        let mut command = std::process::Command::new(env!("CARGO"));
+        command
+            .args(["metadata", "--format-version", "1", "--locked"])
+            .current_dir(workspace_root());
+        if offline {
+            command.arg("--offline");
+        }
+        command.output().expect("cargo metadata runs")
+    };
+    let mut output = metadata(true);
+    if !output.status.success() {
+        output = metadata(false);
+    }
+    assert!(
+        output.status.success(),
+        "cargo metadata --locked failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("cargo metadata answers JSON");
+    let members: BTreeSet<&str> = metadata["workspace_members"]
+        .as_array()
+        .expect("workspace_members")
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    metadata["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .filter(|package| !members.contains(package["id"].as_str().unwrap_or_default()))
+        .filter_map(|package| {
+            let declared = package["rust_version"].as_str()?;
+            let version = rust_version(declared)
+                .unwrap_or_else(|| panic!("{package}: rust_version {declared:?}"));
+            let name = package["name"].as_str().unwrap_or_default();
+            let number = package["version"].as_str().unwrap_or_default();
+            Some((version, format!("{name} {number}")))
+        })
+        .collect()
+}
+
+#[test]
+fn the_declared_minimum_rust_builds_every_locked_dependency() {
+    let path = workspace_root().join("Cargo.toml");
+    let manifest: toml::Table = fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .parse()
+        .expect("the workspace manifest is TOML");
+    let declared = manifest["workspace"]["package"]["rust-version"]
+        .as_str()
+        .expect("[workspace.package] rust-version");
+    let ours = rust_version(declared).expect("a rust-version such as 1.88");
+    let locked = locked_rust_versions();
+    assert!(
+        !locked.is_empty(),
+        "no locked package declares a rust-version"
+    );
+    let needed = locked.iter().map(|(version, _)| *version).max().unwrap();
+    let needing: Vec<&str> = locked
+        .iter()
+        .filter(|(version, _)| *version == needed)
+        .map(|(_, package)| package.as_str())
+        .collect();
+    let (major, minor, patch) = needed;
+    assert!(
+        ours >= needed,
+        "Cargo.toml declares rust-version = {declared:?}, but the locked {} need{} \
+         {major}.{minor}.{patch}: raise [workspace.package] rust-version (and README's \
+         minimum) to it",
+        needing.join(", "),
+        if needing.len() == 1 { "s" } else { "" },
+    );
+}
+
 /// The checks themselves catch what they are for, on made-up manifests.
 #[test]
 fn the_checks_catch_what_they_are_for() {
@@ -230,4 +369,14 @@ fn the_checks_catch_what_they_are_for() {
     assert!(!opens_with_module_doc("/// An item.\n//! Late."));
     assert!(!opens_with_module_doc("use x;\n"));
     assert!(!opens_with_module_doc(""));
+
+    assert_eq!(rust_version("1.88"), Some((1, 88, 0)));
+    assert_eq!(rust_version("1.85.1"), Some((1, 85, 1)));
+    assert!(rust_version("1.85") < rust_version("1.88"));
+    assert_eq!(rust_version("1.x"), None);
+
+    assert_eq!(
+        named_programs("Command::new(binary); Command::new(\"kill\").arg(\"-TERM\")"),
+        ["kill"]
+    );
 }

@@ -31,6 +31,8 @@ pub enum WebhookError {
     MissingEventId,
     #[error("the envelope has no event type")]
     MissingEventType,
+    #[error("the event names another app than the route's")]
+    ForeignApp,
 }
 
 impl WebhookError {
@@ -48,6 +50,8 @@ impl Rejection for WebhookError {
             WebhookError::InvalidToken
             | WebhookError::InvalidSignature
             | WebhookError::MissingSignature => StatusCode::UNAUTHORIZED,
+            // Authenticated, but not for this route: retrying cannot help.
+            WebhookError::ForeignApp => StatusCode::FORBIDDEN,
             WebhookError::Undecryptable(_)
             | WebhookError::NoEncryptKey
             | WebhookError::Malformed(_)
@@ -67,6 +71,7 @@ impl Rejection for WebhookError {
             WebhookError::Malformed(_) => "MALFORMED_BODY",
             WebhookError::MissingEventId => "MISSING_EVENT_ID",
             WebhookError::MissingEventType => "MISSING_EVENT_TYPE",
+            WebhookError::ForeignApp => "APP_MISMATCH",
         }
     }
 
@@ -82,6 +87,7 @@ impl Rejection for WebhookError {
             WebhookError::Malformed(_) => "the body is not a valid Feishu event",
             WebhookError::MissingEventId => "the event has no event id",
             WebhookError::MissingEventType => "the event has no event type",
+            WebhookError::ForeignApp => "the event belongs to another app than this route's",
         }
     }
 }

@@ -275,6 +275,19 @@ impl Trust<'_> {
         }
     }
 
+    /// A webhook's event must name the app of its route, when it names one:
+    /// the route's token and key are that app's, and an event of another app
+    /// stored under it would be attributed to the wrong app. (A connection's
+    /// events, and the stored ones read back, are its app's by construction.)
+    fn check_app(&self, named: Option<&str>) -> Result<(), WebhookError> {
+        match (self, named.filter(|id| !id.is_empty())) {
+            (Trust::Token(app), Some(named)) if named != app.app_id => {
+                Err(WebhookError::ForeignApp)
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn configured_app_id(&self) -> &str {
         match self {
             Trust::Token(app) => &app.app_id,
@@ -310,6 +323,7 @@ fn classify(
             .header
             .ok_or_else(|| WebhookError::Malformed("schema 2.0 without a header".into()))?;
         trust.check(header.token.as_ref())?;
+        trust.check_app(header.app_id.as_deref())?;
         let event_id = non_empty(header.event_id.clone()).ok_or(WebhookError::MissingEventId)?;
         let event_type =
             non_empty(header.event_type.clone()).ok_or(WebhookError::MissingEventType)?;
@@ -334,6 +348,7 @@ fn classify(
         let uuid = non_empty(fuzzy.uuid).ok_or(WebhookError::MissingEventId)?;
         let event = fuzzy.event.unwrap_or(Value::Null);
         let field = |name: &str| event.get(name).and_then(Value::as_str).map(str::to_owned);
+        trust.check_app(field("app_id").as_deref())?;
         let event_type = non_empty(field("type")).ok_or(WebhookError::MissingEventType)?;
         VerifiedEvent {
             event_id: uuid.clone(),
@@ -409,9 +424,13 @@ mod tests {
     const GO_BODY: &str = r#"{"schema":"2.0","header":{"event_id":"f7984f25108f8137722bb63cee927e66","event_type":"contact.user.created_v3","app_id":"cli_xxxxxxxx","tenant_key":"xxxxxxx","create_time":"1603977298000000","token":"v"},"event":{"object":{"open_id":"ou_7dab8a3d3cdcc9da365777c7ad535d62","union_id":"on_576833b917gda3d939b9a3c2d53e72c8","user_id":"e33ggbyz","name":"张三","employee_no":"employee_no"}},"challenge":"1212","type":"url_verification"}"#;
 
     fn app(token: &str, key: Option<&str>) -> FeishuApp {
+        app_of("cli_configured", token, key)
+    }
+
+    fn app_of(app_id: &str, token: &str, key: Option<&str>) -> FeishuApp {
         FeishuApp {
             name: "main".into(),
-            app_id: "cli_configured".into(),
+            app_id: app_id.into(),
             verification_token: token.into(),
             encrypt_key: key.map(Into::into),
             time_zone: chrono_tz::Asia::Shanghai,
@@ -463,7 +482,11 @@ mod tests {
     #[test]
     fn plain_v2_event_is_verified_by_token() {
         let body = br#"{"schema":"2.0","header":{"event_id":"e1","event_type":"x.y","create_time":"1615381917559","token":"tok","app_id":"cli_a","tenant_key":"t1"},"event":{"k":1}}"#;
-        let event = expect_event(verify(&app("tok", None), &HeaderMap::new(), body));
+        let event = expect_event(verify(
+            &app_of("cli_a", "tok", None),
+            &HeaderMap::new(),
+            body,
+        ));
         assert_eq!(event.event_id(), "e1");
         assert_eq!(event.event_type(), "x.y");
         assert_eq!(event.tenant(), "t1");
@@ -478,15 +501,39 @@ mod tests {
         assert_eq!(event.event()["k"], 1);
 
         assert!(matches!(
-            verify(&app("other", None), &HeaderMap::new(), body),
+            verify(&app_of("cli_a", "other", None), &HeaderMap::new(), body),
             Err(WebhookError::InvalidToken)
         ));
     }
 
     #[test]
+    fn an_event_of_another_app_than_the_routes_is_refused() {
+        let v2 = br#"{"schema":"2.0","header":{"event_id":"e1","event_type":"x.y","token":"tok","app_id":"cli_other"},"event":{}}"#;
+        let v1 = br#"{"uuid":"u-1","token":"tok","event":{"type":"x","app_id":"cli_other"}}"#;
+        for body in [&v2[..], &v1[..]] {
+            let refused = verify(&app_of("cli_a", "tok", None), &HeaderMap::new(), body);
+            assert!(
+                matches!(refused, Err(WebhookError::ForeignApp)),
+                "{refused:?}"
+            );
+        }
+        // The token is checked first: a stranger learns nothing of app ids.
+        assert!(matches!(
+            verify(&app_of("cli_a", "other", None), &HeaderMap::new(), v2),
+            Err(WebhookError::InvalidToken)
+        ));
+        // A connection's payload is its app's, whatever it names.
+        assert!(verify_long_connection_payload("cli_a", v2).is_ok());
+    }
+
+    #[test]
     fn v1_event_takes_id_type_tenant_and_app_from_the_v1_places() {
         let body = br#"{"ts":"1502199207.7171419","uuid":"u-1","token":"tok","type":"event_callback","event":{"type":"remedy_approval","tenant_key":"t2","app_id":"cli_b"}}"#;
-        let event = expect_event(verify(&app("tok", None), &HeaderMap::new(), body));
+        let event = expect_event(verify(
+            &app_of("cli_b", "tok", None),
+            &HeaderMap::new(),
+            body,
+        ));
         assert_eq!(event.event_id(), "u-1");
         assert_eq!(event.event_type(), "remedy_approval");
         assert_eq!(event.tenant(), "t2");

@@ -84,6 +84,7 @@ pub(crate) fn status_of(error: StoreError) -> Status {
         | StoreError::Migration(_)
         | StoreError::Corrupt(_)
         | StoreError::UnsupportedUrl(_)
+        | StoreError::Unreachable { .. }
         | StoreError::Committer(_) => {
             tracing::error!(%error, "storage failure");
             with_info(

@@ -1,12 +1,14 @@
 //! The `attendance-hub` binary: command line, logging, signals.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use attendance_proto::v1::admin_service_client::AdminServiceClient;
 use attendance_proto::v1::{RederiveRequest, Vendor};
 use attendance_proto::Timestamp;
+use attendance_server::config::{redact_url, LogFormat};
 use attendance_server::{hash_token, Config, Hub, ProcessEnvironment};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -79,14 +81,60 @@ enum VendorName {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+async fn main() -> ExitCode {
+    match run(Cli::parse().command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", one_line(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line, each said once: most errors here
+/// repeat their source in their own message, and a chain of four lines
+/// saying one thing four times hides what an operator should do.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+/// Installs logging to stderr, in `format`, at the level `RUST_LOG` asks
+/// (`info` without it).
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour codes only for a person at a terminal: in a file, a journal or
+    // a collector they are noise around every word.
+    let ansi = std::io::stderr().is_terminal();
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().command {
+        .with_ansi(ansi);
+    match format {
+        LogFormat::Text => logs.init(),
+        // One object per line, an event's fields beside its message, the
+        // spans it happened in (vendor, app, connection) listed with it.
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    // Logging waits for the config, which says its format; errors before
+    // it are the one line `main` prints.
+    if !matches!(command, Command::Serve { .. }) {
+        init_logging(LogFormat::Text);
+    }
+    match command {
         Command::Serve { config } => serve(config).await,
         Command::CheckConfig { config } => {
             let config = Config::from_file(&config, &ProcessEnvironment)?;
@@ -166,6 +214,7 @@ async fn serve(path: Option<PathBuf>) -> anyhow::Result<()> {
             .with_context(|| format!("invalid config {}", path.display()))?,
         None => Config::default(),
     };
+    init_logging(config.log.format);
     let hub = Hub::bind(config.clone())
         .await
         .context("cannot start the hub")?;
@@ -188,17 +237,6 @@ async fn serve(path: Option<PathBuf>) -> anyhow::Result<()> {
         .context("the hub stopped with an error")?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Drops the password from a database URL before it is logged.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].split_once(':') {
-            Some((user, _)) => format!("{}{user}:**REDACTED**{}", &url[..scheme + 3], &url[at..]),
-            None => url.to_string(),
-        },
-        _ => url.to_string(),
-    }
 }
 
 async fn shutdown_signal() {

@@ -97,12 +97,12 @@ impl HubProcess {
     /// SIGTERM, then wait for a graceful exit.
     pub async fn terminate(mut self) -> ExitStatus {
         let pid = self.child.id().expect("running hub has a pid");
-        let sent = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(pid.to_string())
-            .status()
-            .expect("kill runs");
-        assert!(sent.success(), "SIGTERM delivered");
+        let pid = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+            .expect("a child's pid is a positive i32");
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM)
+            .expect("SIGTERM delivered");
         tokio::time::timeout(Duration::from_secs(30), self.child.wait())
             .await
             .expect("the hub exits within 30 s of SIGTERM")

@@ -12,16 +12,21 @@ pub const TASK_JSON: &str = include_str!("../../../../examples/feishu/user_task_
 /// The verification token of both seed payloads' apps.
 pub const FLOW_TOKEN: &str = "wz5vVgAqJ0cghdfdjdVuxeyTt8hvYHBg";
 
-/// An app whose token is whatever `json` carries, so any fixture verifies.
+/// An app whose token and app id are whatever `json` carries, so any
+/// fixture verifies (a webhook refuses an event of another app than its own).
 pub fn app_for(json: &str) -> FeishuApp {
     let value: Value = serde_json::from_str(json).expect("fixture is JSON");
     let token = value["header"]["token"]
         .as_str()
         .or_else(|| value["token"].as_str())
         .expect("fixture has a token");
+    let app_id = value["header"]["app_id"]
+        .as_str()
+        .or_else(|| value["event"]["app_id"].as_str())
+        .unwrap_or("cli_configured");
     FeishuApp {
         name: "main".into(),
-        app_id: "cli_configured".into(),
+        app_id: app_id.into(),
         verification_token: token.into(),
         encrypt_key: None,
         time_zone: chrono_tz::Asia::Shanghai,

@@ -18,13 +18,15 @@ use attendance_adapter_kit::testing::{assert_one_punch_received_now, send, Reply
 use crate::support::{edited, RecordingSink, FLOW_JSON, FLOW_TOKEN};
 
 const KEY: &str = "an encrypt key";
+const FLOW_APP_ID: &str = "cli_a0c203e66cf8100c";
 const MIB: usize = 1024 * 1024;
 
 fn apps() -> Vec<FeishuApp> {
     vec![
         FeishuApp {
             name: "plain".into(),
-            app_id: "cli_plain".into(),
+            // The seed events' app: a webhook refuses another app's events.
+            app_id: FLOW_APP_ID.into(),
             verification_token: FLOW_TOKEN.into(),
             encrypt_key: None,
             time_zone: chrono_tz::Asia::Shanghai,
@@ -32,7 +34,7 @@ fn apps() -> Vec<FeishuApp> {
         },
         FeishuApp {
             name: "secure".into(),
-            app_id: "cli_secure".into(),
+            app_id: FLOW_APP_ID.into(),
             verification_token: FLOW_TOKEN.into(),
             encrypt_key: Some(KEY.into()),
             time_zone: chrono_tz::Asia::Shanghai,
@@ -100,6 +102,20 @@ async fn an_encrypted_signed_event_is_committed_with_the_decrypted_json() {
     assert_eq!(deliveries[0].app, "secure");
     assert_eq!(deliveries[0].raw_json, crate::support::redacted(FLOW_JSON));
     assert_eq!(deliveries[0].facts.len(), 1);
+}
+
+#[tokio::test]
+async fn an_event_of_another_app_is_403_and_nothing_is_committed() {
+    let sink = Arc::new(RecordingSink::default());
+    let foreign = edited(FLOW_JSON, |v| {
+        v["header"]["app_id"] = json!("cli_someone_else")
+    });
+    let reply = post(hub(&sink), "plain", &[], foreign.clone().into()).await;
+    reply.assert_error(StatusCode::FORBIDDEN, "APP_MISMATCH");
+    let body = sealed(&foreign);
+    let reply = post(hub(&sink), "secure", &signed_by(KEY, &body), body).await;
+    reply.assert_error(StatusCode::FORBIDDEN, "APP_MISMATCH");
+    assert!(sink.deliveries().is_empty());
 }
 
 #[tokio::test]
@@ -243,7 +259,7 @@ async fn a_schema_1_event_of_an_unknown_type_is_stored_as_unknown() {
         "type": "event_callback",
         // The generic approval-instance event, which is not translated (the
         // attendance approval types are: see approvals.rs).
-        "event": {"type": "approval_instance", "app_id": "cli_v1", "tenant_key": "t-v1",
+        "event": {"type": "approval_instance", "app_id": FLOW_APP_ID, "tenant_key": "t-v1",
                   "instance_code": "I-1", "employee_id": "2b68933a"}
     })
     .to_string();

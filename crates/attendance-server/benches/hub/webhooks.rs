@@ -605,7 +605,7 @@ pub async fn postgres(bench: &mut Bench) -> BenchResult<()> {
 }
 
 async fn postgres_database() -> BenchResult<TestDatabase> {
-    TestDatabase::postgres()
+    TestDatabase::postgres_if_configured()
         .await
         .ok_or_else(|| "HUB_TEST_POSTGRES_URL is unset".to_string())
 }
