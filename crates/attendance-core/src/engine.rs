@@ -48,7 +48,8 @@ pub(crate) enum Condition {
     WorkDateTo(String),
 }
 
-/// A list query: the current revisions of one kind, in page order.
+/// A list query: the current revisions of one kind, in page order:
+/// `(sort_key, vendor, business_key, tenant)`, total over a kind.
 pub(crate) struct ListSpec {
     pub kind: LogEntryKind,
     pub conditions: Vec<Condition>,
@@ -64,6 +65,7 @@ pub(crate) struct ListedRow {
     pub sort_key: String,
     pub vendor: i64,
     pub business_key: String,
+    pub tenant: String,
 }
 
 /// Held while this replica runs singleton work; dropping it releases it.

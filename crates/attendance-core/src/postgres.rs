@@ -663,7 +663,7 @@ impl Engine for PostgresEngine {
 
     async fn list(&self, spec: &ListSpec) -> Result<Vec<ListedRow>, StoreError> {
         let mut builder: QueryBuilder<Postgres> = QueryBuilder::new(
-            "SELECT f.body, f.sort_key, f.vendor, f.business_key, r.json FROM facts f \
+            "SELECT f.body, f.sort_key, f.vendor, f.business_key, f.tenant, r.json FROM facts f \
              LEFT JOIN raw_documents r ON r.id = f.raw_id WHERE f.kind = ",
         );
         builder.push_bind(spec.kind as i16);
@@ -696,16 +696,20 @@ impl Engine for PostgresEngine {
         }
         if let Some(after) = &spec.after {
             builder
-                .push(" AND (f.sort_key, f.vendor, f.business_key) > (")
+                .push(" AND (f.sort_key, f.vendor, f.business_key, f.tenant) > (")
                 .push_bind(after.sort_key.clone())
                 .push(", ")
                 .push_bind(after.vendor as i16)
                 .push(", ")
                 .push_bind(after.business_key.clone())
+                .push(", ")
+                .push_bind(after.tenant.clone())
                 .push(")");
         }
         builder
-            .push(" ORDER BY f.sort_key, f.vendor, f.business_key LIMIT ")
+            // The tenant last makes the order total (a scope may span tenants
+            // whose rows share every other value); `facts_by_sort_key` has it.
+            .push(" ORDER BY f.sort_key, f.vendor, f.business_key, f.tenant LIMIT ")
             .push_bind(spec.limit);
         let rows = builder.build().fetch_all(&self.reader).await?;
         rows.iter()
@@ -716,6 +720,7 @@ impl Engine for PostgresEngine {
                     sort_key: row.try_get("sort_key")?,
                     vendor: i64::from(row.try_get::<i16, _>("vendor")?),
                     business_key: row.try_get("business_key")?,
+                    tenant: row.try_get("tenant")?,
                 })
             })
             .collect()

@@ -524,7 +524,7 @@ impl Engine for SqliteEngine {
 
     async fn list(&self, spec: &ListSpec) -> Result<Vec<ListedRow>, StoreError> {
         let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT f.body, f.sort_key, f.vendor, f.business_key, r.json FROM facts f \
+            "SELECT f.body, f.sort_key, f.vendor, f.business_key, f.tenant, r.json FROM facts f \
              LEFT JOIN raw_documents r ON r.id = f.raw_id WHERE f.kind = ",
         );
         builder.push_bind(spec.kind as i64);
@@ -558,16 +558,20 @@ impl Engine for SqliteEngine {
         }
         if let Some(after) = &spec.after {
             builder
-                .push(" AND (f.sort_key, f.vendor, f.business_key) > (")
+                .push(" AND (f.sort_key, f.vendor, f.business_key, f.tenant) > (")
                 .push_bind(after.sort_key.clone())
                 .push(", ")
                 .push_bind(after.vendor)
                 .push(", ")
                 .push_bind(after.business_key.clone())
+                .push(", ")
+                .push_bind(after.tenant.clone())
                 .push(")");
         }
         builder
-            .push(" ORDER BY f.sort_key, f.vendor, f.business_key LIMIT ")
+            // The tenant last makes the order total (a scope may span tenants
+            // whose rows share every other value); `facts_by_sort_key` has it.
+            .push(" ORDER BY f.sort_key, f.vendor, f.business_key, f.tenant LIMIT ")
             .push_bind(spec.limit);
         let rows = builder.build().fetch_all(&self.reader).await?;
         rows.iter()
@@ -578,6 +582,7 @@ impl Engine for SqliteEngine {
                     sort_key: row.try_get("sort_key")?,
                     vendor: row.try_get("vendor")?,
                     business_key: row.try_get("business_key")?,
+                    tenant: row.try_get("tenant")?,
                 })
             })
             .collect()

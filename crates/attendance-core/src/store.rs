@@ -372,6 +372,7 @@ impl Store {
                 sort_key: row.sort_key,
                 vendor: row.vendor,
                 business_key: row.business_key,
+                tenant: row.tenant,
             });
         }
         let next_page_token = match (more, last) {
