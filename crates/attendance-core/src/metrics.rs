@@ -7,12 +7,15 @@ use std::time::Duration;
 use attendance_proto::ingest::{Delivery, Fact, Receipt, Recognition};
 use attendance_proto::labels::{channel_name, vendor_name};
 
-fn fact_label(fact: &Fact) -> &'static str {
+/// The `kind` label of each fact kind, indexed by [`fact_index`].
+const FACT_KINDS: [&str; 4] = ["punch", "shift_result", "approval", "day_reconciled"];
+
+fn fact_index(fact: &Fact) -> usize {
     match fact {
-        Fact::Punch(_) => "punch",
-        Fact::ShiftResult(_) => "shift_result",
-        Fact::Approval(_) => "approval",
-        Fact::DayReconciled(_) => "day_reconciled",
+        Fact::Punch(_) => 0,
+        Fact::ShiftResult(_) => 1,
+        Fact::Approval(_) => 2,
+        Fact::DayReconciled(_) => 3,
     }
 }
 
@@ -22,7 +25,8 @@ pub(crate) struct DeliveryLabels {
     vendor: &'static str,
     channel: &'static str,
     unrecognized: Option<&'static str>,
-    facts: Vec<&'static str>,
+    /// Facts per kind, in [`FACT_KINDS`] order.
+    facts: [u64; 4],
 }
 
 impl DeliveryLabels {
@@ -35,7 +39,10 @@ impl DeliveryLabels {
                 Recognition::Unknown => Some("unknown_event_type"),
                 Recognition::Untranslatable(_) => Some("untranslatable"),
             },
-            facts: delivery.facts.iter().map(fact_label).collect(),
+            facts: delivery.facts.iter().fold([0; 4], |mut counts, fact| {
+                counts[fact_index(fact)] += 1;
+                counts
+            }),
         }
     }
 
@@ -58,9 +65,11 @@ impl DeliveryLabels {
             metrics::counter!("attendance_hub_unrecognized_deliveries_total", "vendor" => vendor, "reason" => reason)
                 .increment(1);
         }
-        for kind in &self.facts {
+        // One counter update per kind present, not per fact: a pull commits
+        // hundreds of facts at once.
+        for (kind, &count) in FACT_KINDS.iter().zip(&self.facts).filter(|(_, &n)| n > 0) {
             metrics::counter!("attendance_hub_facts_total", "vendor" => vendor, "channel" => channel, "kind" => *kind)
-                .increment(1);
+                .increment(count);
         }
         metrics::counter!("attendance_hub_log_entries_appended_total")
             .increment(receipt.appended as u64);
