@@ -21,6 +21,6 @@ pub mod testing;
 pub mod translation;
 pub mod webhook;
 
-pub use runtime::{HubContext, LocalAddress, VendorRuntime};
+pub use runtime::{HubContext, LocalAddress, UnreconciledApp, VendorRuntime};
 pub use secret::Secret;
 pub use webhook::{Incoming, Opened, WebhookVendor};

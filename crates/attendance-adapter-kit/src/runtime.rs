@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use attendance_proto::hub::HubStore;
+use attendance_proto::v1::Vendor;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -56,6 +57,9 @@ pub struct VendorRuntime {
     pub health: Vec<ConnectionHealth>,
     /// Apps the schedule and the operator's Reconcile call can reconcile.
     pub reconcilers: Vec<Arc<ReconcilingApp>>,
+    /// Configured apps that cannot be reconciled, and why: an operator who
+    /// asks for one is told what is missing.
+    pub unreconciled: Vec<UnreconciledApp>,
     /// Every configured app's translation of its stored deliveries.
     pub retranslators: Vec<Arc<dyn Retranslator>>,
 }
@@ -67,7 +71,17 @@ impl VendorRuntime {
         self.tasks.extend(other.tasks);
         self.health.extend(other.health);
         self.reconcilers.extend(other.reconcilers);
+        self.unreconciled.extend(other.unreconciled);
         self.retranslators.extend(other.retranslators);
         self
     }
+}
+
+/// A configured app the hub cannot reconcile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnreconciledApp {
+    pub vendor: Vendor,
+    pub app: String,
+    /// What is missing, in the config's words (never a secret's value).
+    pub reason: String,
 }

@@ -10,7 +10,7 @@ use attendance_adapter_kit::connection::watched_connection;
 use attendance_adapter_kit::jobs::JobWorker;
 use attendance_adapter_kit::meter::CallCounter;
 use attendance_adapter_kit::reconcile::{ReconcilingApp, Roster};
-use attendance_adapter_kit::{HubContext, VendorRuntime};
+use attendance_adapter_kit::{HubContext, UnreconciledApp, VendorRuntime};
 use attendance_proto::ingest::DeliverySink;
 use attendance_proto::v1::{Channel, Vendor};
 
@@ -91,6 +91,18 @@ pub fn start(apps: &[DingTalkConfig], hub: &HubContext) -> VendorRuntime {
         )));
         runtime.health.push(health);
     }
+    runtime.unreconciled = apps
+        .iter()
+        .filter(|app| app.client_secret.is_empty())
+        .map(|app| UnreconciledApp {
+            vendor: Vendor::Dingtalk,
+            app: app.name.clone(),
+            reason: format!(
+                "has no client_secret ([[dingtalk]] {:?}), so the hub cannot call DingTalk's open API",
+                app.name
+            ),
+        })
+        .collect();
     for app in pulling {
         let mut api_config = ApiConfig::new(
             &app.name,

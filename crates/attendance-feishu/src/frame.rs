@@ -123,6 +123,11 @@ pub fn ack(frame: &Frame, code: u16, biz_rt: Duration) -> Frame {
 /// The largest `sum` accepted: a corrupt header must not allocate without bound.
 pub const MAX_FRAGMENTS: usize = 4096;
 
+/// The most bytes held for unfinished messages of one connection: a peer
+/// that sends fragments and never finishes must not grow memory without
+/// bound (an event is a few KiB; Feishu splits at about 1 MB).
+pub const MAX_PENDING_BYTES: usize = 16 << 20;
+
 /// Why a fragment was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FragmentError {
@@ -132,6 +137,8 @@ pub enum FragmentError {
     TooMany(usize),
     #[error("a split message has no message_id")]
     NoMessageId,
+    #[error("unfinished split messages would hold more than {MAX_PENDING_BYTES} bytes")]
+    TooLarge,
 }
 
 /// Reassembles split messages: fragments are kept by `message_id` in a slot
@@ -142,12 +149,15 @@ pub enum FragmentError {
 pub struct Reassembler {
     ttl: Duration,
     partial: HashMap<String, Partial>,
+    /// Bytes of every fragment held, across messages.
+    held: usize,
 }
 
 #[derive(Debug)]
 struct Partial {
     parts: Vec<Option<Vec<u8>>>,
     filled: usize,
+    bytes: usize,
     touched: Instant,
 }
 
@@ -156,6 +166,7 @@ impl Partial {
         Partial {
             parts: vec![None; sum],
             filled: 0,
+            bytes: 0,
             touched: now,
         }
     }
@@ -166,6 +177,7 @@ impl Reassembler {
         Reassembler {
             ttl,
             partial: HashMap::new(),
+            held: 0,
         }
     }
 
@@ -205,9 +217,20 @@ impl Reassembler {
             .entry(message_id.to_owned())
             .or_insert_with(|| Partial::new(sum, now));
         if partial.parts.len() != sum || now.saturating_duration_since(partial.touched) > ttl {
+            self.held -= partial.bytes;
             *partial = Partial::new(sum, now);
         }
         partial.touched = now;
+        let replaced = partial.parts[seq].as_ref().map_or(0, Vec::len);
+        if self.held - replaced + payload.len() > MAX_PENDING_BYTES {
+            // The message cannot finish within the bound: it is dropped
+            // whole (unacknowledged, so Feishu sends it again).
+            self.held -= partial.bytes;
+            self.partial.remove(message_id);
+            return Err(FragmentError::TooLarge);
+        }
+        self.held = self.held - replaced + payload.len();
+        partial.bytes = partial.bytes - replaced + payload.len();
         let slot = &mut partial.parts[seq];
         if slot.is_none() {
             partial.filled += 1;
@@ -217,6 +240,7 @@ impl Reassembler {
             return Ok(None);
         }
         let partial = self.partial.remove(message_id).expect("present");
+        self.held -= partial.bytes;
         Ok(Some(
             partial.parts.into_iter().flatten().flatten().collect(),
         ))
@@ -227,8 +251,15 @@ impl Reassembler {
     pub fn expire(&mut self, now: Instant) -> usize {
         let ttl = self.ttl;
         let before = self.partial.len();
-        self.partial
-            .retain(|_, partial| now.saturating_duration_since(partial.touched) <= ttl);
+        let mut released = 0;
+        self.partial.retain(|_, partial| {
+            let keep = now.saturating_duration_since(partial.touched) <= ttl;
+            if !keep {
+                released += partial.bytes;
+            }
+            keep
+        });
+        self.held -= released;
         before - self.partial.len()
     }
 
@@ -501,6 +532,34 @@ mod tests {
             Err(FragmentError::NoMessageId)
         );
         assert_eq!(r.pending(), 0);
+    }
+
+    #[test]
+    fn unfinished_messages_hold_a_bounded_number_of_bytes() {
+        let mut r = Reassembler::new(TTL);
+        let now = Instant::now();
+        let mib = |n: usize| vec![7u8; n << 20];
+        // Messages that never finish, 4 MiB at a time, up to the bound.
+        for (i, id) in ["a", "b", "c", "d"].into_iter().enumerate() {
+            assert_eq!(r.push(id, 2, 0, mib(4), now), Ok(None), "message {i}");
+        }
+        // One byte more drops the message that would pass the bound, whole.
+        assert_eq!(
+            r.push("e", 2, 0, vec![1], now),
+            Err(FragmentError::TooLarge)
+        );
+        assert_eq!(r.pending(), 4);
+        // Replacing a fragment counts its new size, not both.
+        assert_eq!(r.push("a", 2, 0, mib(4), now), Ok(None));
+        // A message that completes gives its bytes back.
+        assert_eq!(
+            r.push("a", 2, 1, Vec::new(), now).unwrap().unwrap().len(),
+            4 << 20
+        );
+        assert_eq!(r.push("e", 2, 0, mib(4), now), Ok(None));
+        // So does one that expires.
+        assert_eq!(r.expire(now + TTL + Duration::from_secs(1)), 4);
+        assert_eq!(r.push("f", 2, 0, mib(16), now), Ok(None));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use attendance_adapter_kit::connection::watched_connection;
 use attendance_adapter_kit::meter::CallCounter;
 use attendance_adapter_kit::reconcile::{ReconcilingApp, Roster};
-use attendance_adapter_kit::{HubContext, VendorRuntime};
+use attendance_adapter_kit::{HubContext, UnreconciledApp, VendorRuntime};
 use attendance_proto::ingest::DeliverySink;
 use attendance_proto::v1::{Channel, Vendor};
 
@@ -78,6 +78,15 @@ pub fn start(apps: &[FeishuConfig], hub: &HubContext) -> VendorRuntime {
     for app in apps {
         if !pulls(app) {
             tracing::info!(app = %app.name, "no app_secret: this app is not reconciled");
+            runtime.unreconciled.push(UnreconciledApp {
+                vendor: Vendor::Feishu,
+                app: app.name.clone(),
+                reason: format!(
+                    "has no app_secret ([[feishu]] {:?}), so the hub cannot call Feishu's open API: \
+                     set it (the example config reads it from an environment variable)",
+                    app.name
+                ),
+            });
             continue;
         }
         let mut api_config = ApiConfig::new(

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use attendance_adapter_kit::health::ConnectionHealth;
 use attendance_adapter_kit::reconcile::{reconcile_request, ReconcilingApp, Schedule};
 use attendance_adapter_kit::rederive::{rederive, Retranslator};
+use attendance_adapter_kit::UnreconciledApp;
 use attendance_core::Store;
 use attendance_proto::hub::DeliveryScope;
 use attendance_proto::v1::admin_service_server::AdminService;
@@ -22,11 +23,12 @@ use tonic::{Request, Response, Status};
 
 use crate::access::Caller;
 use crate::config::RetentionConfig;
-use crate::error::{invalid_field, retention_running, sink_status, status_of};
+use crate::error::{invalid_field, reconcile_refused, retention_running, sink_status, status_of};
 
 pub(crate) struct AdminApi {
     pub store: Store,
     pub reconcilers: Vec<Arc<ReconcilingApp>>,
+    pub unreconciled: Vec<UnreconciledApp>,
     pub schedule: Schedule,
     pub retranslators: Vec<Arc<dyn Retranslator>>,
     pub retention: RetentionConfig,
@@ -51,10 +53,16 @@ impl AdminService for AdminApi {
         Caller::of(&request)?.check_every_tenant()?;
         let request = request.into_inner();
         tracing::info!(vendor = request.vendor, app = %request.app, from = %request.work_date_from, to = %request.work_date_to, "reconciliation requested");
-        reconcile_request(&self.reconcilers, &self.schedule, &self.store, &request)
-            .await
-            .map(Response::new)
-            .map_err(|(field, problem)| invalid_field(field, &problem))
+        reconcile_request(
+            &self.reconcilers,
+            &self.unreconciled,
+            &self.schedule,
+            &self.store,
+            &request,
+        )
+        .await
+        .map(Response::new)
+        .map_err(reconcile_refused)
     }
 
     async fn rederive(

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use attendance_adapter_kit::reconcile::ReconcileRequestError;
 use attendance_core::StoreError;
 use attendance_proto::ingest::SinkError;
 use tonic::{Code, Status};
@@ -100,6 +101,19 @@ pub(crate) fn status_of(error: StoreError) -> Status {
 /// A request field that fails validation before reaching the store.
 pub(crate) fn invalid_field(field: &str, problem: &str) -> Status {
     bad_request(field, "INVALID_ARGUMENT", format!("{field}: {problem}"))
+}
+
+/// A reconciliation request refused before any pass ran.
+pub(crate) fn reconcile_refused(error: ReconcileRequestError) -> Status {
+    match error {
+        ReconcileRequestError::Invalid { field, problem } => invalid_field(field, &problem),
+        ReconcileRequestError::NotReconcilable(reason) => with_info(
+            Code::FailedPrecondition,
+            reason,
+            "APP_NOT_RECONCILABLE",
+            ErrorDetails::new(),
+        ),
+    }
 }
 
 /// Retention asked for while another replica (or the hourly run) applies it.

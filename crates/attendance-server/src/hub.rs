@@ -218,6 +218,7 @@ impl Hub {
             tasks: vendor_tasks,
             health: connections,
             reconcilers,
+            unreconciled,
             retranslators,
         } = vendors;
         let scheduled = tokio::spawn(run_schedule(
@@ -235,6 +236,7 @@ impl Hub {
         let admin = AdminApi {
             store: store.clone(),
             reconcilers,
+            unreconciled,
             schedule: config.reconciliation.clone(),
             retranslators,
             retention: config.retention.clone(),

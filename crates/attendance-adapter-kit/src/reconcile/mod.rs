@@ -11,7 +11,7 @@ mod schedule;
 
 pub use app::{ReconcilingApp, Roster};
 pub use pass::{pull_delivery, run_pass, DayPuller, PassError, PassReport, PullError, Pulled};
-pub use schedule::{reconcile_request, run_schedule, Schedule};
+pub use schedule::{reconcile_request, run_schedule, ReconcileRequestError, Schedule};
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{ReconcilingApp, Window};
+use crate::runtime::UnreconciledApp;
 
 /// The `[reconciliation]` settings.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -51,31 +52,55 @@ impl Default for Schedule {
     }
 }
 
-/// The operator's call: the matching apps, now, one after another. An
-/// `Err` names the request field at fault.
+/// Why the operator's call was refused before any pass ran.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReconcileRequestError {
+    /// A request field at fault.
+    #[error("{field}: {problem}")]
+    Invalid {
+        field: &'static str,
+        problem: String,
+    },
+    /// No app the request names can be reconciled; says what each lacks.
+    #[error("{0}")]
+    NotReconcilable(String),
+}
+
+fn invalid(field: &'static str, problem: impl Into<String>) -> ReconcileRequestError {
+    ReconcileRequestError::Invalid {
+        field,
+        problem: problem.into(),
+    }
+}
+
+/// The operator's call: the matching apps, now, one after another.
+/// `unreconciled` are the configured apps that cannot be, so that a request
+/// naming one (or matching only such apps) says what they lack instead of
+/// answering nothing.
 pub async fn reconcile_request(
     apps: &[Arc<ReconcilingApp>],
+    unreconciled: &[UnreconciledApp],
     schedule: &Schedule,
     store: &dyn HubStore,
     request: &ReconcileRequest,
-) -> Result<ReconcileResponse, (&'static str, String)> {
+) -> Result<ReconcileResponse, ReconcileRequestError> {
     let parse =
-        |field: &'static str, text: &str| -> Result<Option<NaiveDate>, (&'static str, String)> {
+        |field: &'static str, text: &str| -> Result<Option<NaiveDate>, ReconcileRequestError> {
             if text.is_empty() {
                 return Ok(None);
             }
             NaiveDate::parse_from_str(text, "%Y-%m-%d")
                 .map(Some)
-                .map_err(|_| (field, format!("{text:?} is not a YYYY-MM-DD date")))
+                .map_err(|_| invalid(field, format!("{text:?} is not a YYYY-MM-DD date")))
         };
     let from = parse("work_date_from", &request.work_date_from)?;
     let to = parse("work_date_to", &request.work_date_to)?;
     if let (Some(from), Some(to)) = (from, to) {
         if to < from {
-            return Err(("work_date_to", "is before work_date_from".into()));
+            return Err(invalid("work_date_to", "is before work_date_from"));
         }
         if (to - from).num_days() > 31 {
-            return Err(("work_date_to", "a pass covers at most 31 days".into()));
+            return Err(invalid("work_date_to", "a pass covers at most 31 days"));
         }
     }
     let chosen: Vec<&Arc<ReconcilingApp>> = apps
@@ -83,11 +108,25 @@ pub async fn reconcile_request(
         .filter(|app| request.vendor == 0 || request.vendor == app.vendor as i32)
         .filter(|app| request.app.is_empty() || request.app == app.app)
         .collect();
-    if chosen.is_empty() && !request.app.is_empty() {
-        return Err((
-            "app",
-            format!("no reconcilable app named {:?}", request.app),
-        ));
+    if chosen.is_empty() {
+        let lacking: Vec<String> = unreconciled
+            .iter()
+            .filter(|app| request.vendor == 0 || request.vendor == app.vendor as i32)
+            .filter(|app| request.app.is_empty() || request.app == app.app)
+            .map(|app| format!("app {:?} {}", app.app, app.reason))
+            .collect();
+        if !lacking.is_empty() {
+            return Err(ReconcileRequestError::NotReconcilable(format!(
+                "nothing to reconcile: {}",
+                lacking.join("; ")
+            )));
+        }
+        if !request.app.is_empty() {
+            return Err(invalid(
+                "app",
+                format!("no app named {:?} is configured", request.app),
+            ));
+        }
     }
     let mut response = ReconcileResponse::default();
     for app in chosen {
