@@ -158,6 +158,11 @@ on_both_backends! {
         let acme = stats.vendor_calls.iter().find(|c| c.app == "acme").expect("acme's calls are counted");
         assert_eq!(acme.calls, api.calls().len() as i64, "every call the fake answered is metered");
         assert_eq!(stats.deliveries_translated, 2);
+        // And scraped: this process's counter and the month's total across replicas.
+        let samples = scrape(&hub).await;
+        let acme_labels = ["vendor=\"feishu\"", "app=\"acme\""];
+        assert_eq!(metric(&samples, "attendance_hub_vendor_calls_total", &acme_labels), acme.calls as f64);
+        assert_eq!(metric(&samples, "attendance_hub_vendor_calls_this_month", &acme_labels), acme.calls as f64);
     };
 
     a_user_id_feishu_rejects_is_dropped_and_everyone_else_reconciled => |db: TestDatabase| async move {

@@ -57,6 +57,20 @@ on_both_backends! {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         assert_eq!(left, 0.0, "a subscriber that left is no longer counted");
+
+        // After a restart the log is in the store only: a subscriber from
+        // the beginning reads it there before it joins the tail, and its
+        // catch-up lag is recorded.
+        hub.terminate().await;
+        let hub = HubProcess::start(binary(), dir.path(), &config(&db)).await;
+        let lag_reads = metric(&scrape(&hub).await, "attendance_hub_subscriber_catch_up_lag_entries_count", &[]);
+        assert_eq!(lag_reads, 0.0);
+        let mut replay = open_stream(&hub, Some(subscribe_request::Start::FromBeginning(true))).await;
+        let (replayed, _) = entries_until_idle(&mut replay).await;
+        assert_eq!(replayed.len(), 1);
+        let samples = scrape(&hub).await;
+        assert!(metric(&samples, "attendance_hub_subscriber_catch_up_lag_entries_count", &[]) > lag_reads);
+        assert_eq!(metric(&samples, "attendance_hub_subscribers", &[]), 1.0);
     };
 
     a_flooded_route_is_answered_429_stores_nothing_more_and_is_counted => |db: TestDatabase| async move {
