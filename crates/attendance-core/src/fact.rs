@@ -273,6 +273,7 @@ pub(crate) fn restore_raw_json(fact: &mut log_entry::Fact, raw: Option<String>) 
 }
 
 /// Leaves out the vendor's raw JSON (a basic view of the fact).
+#[cfg(test)]
 pub(crate) fn clear_raw_json(fact: &mut log_entry::Fact) -> bool {
     let field = match fact {
         log_entry::Fact::Punch(p) => &mut p.raw_json,

@@ -40,6 +40,7 @@ pub use records::{Backend, DeliveryCounts, KnownEmployee, SourceActivity, Vendor
 pub use retention::Removed;
 pub use store::{Store, StoreOptions};
 pub use subscription::{
-    subscribe, EntryView, Start, SubscriptionFilter, SubscriptionItem, SubscriptionOptions,
+    subscribe, EntryView, Start, Subscription, SubscriptionFilter, SubscriptionItem,
+    SubscriptionOptions,
 };
 pub use tail::TailLimits;

@@ -5,6 +5,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use attendance_proto::frame::SubscribeFrame;
 use attendance_proto::ingest::{Delivery, DeliverySink, Receipt, SinkError};
 use attendance_proto::v1::{Approval, DayReconciled, LogEntry, LogEntryKind, Punch, ShiftResult};
 use prost::Message;
@@ -15,12 +16,13 @@ use crate::cursor::LogTag;
 use crate::engine::{Condition, Engine, ListSpec};
 use crate::fact::validate_work_date;
 use crate::filter::SubscriptionFilter;
-use crate::log_entry::log_entry_of;
+use crate::log_entry::{entry_frame, log_entry_of};
 use crate::metrics::DeliveryLabels;
 use crate::page::{page_size, PageToken};
 use crate::postgres::{follow_notifications, PostgresEngine};
 use crate::records::{Backend, DeliveryCounts};
 use crate::sqlite::SqliteEngine;
+use crate::subscription::EntryView;
 use crate::tail::{self, Tail, TailLimits};
 use crate::{ApprovalQuery, Cursor, Page, PunchQuery, ShiftResultQuery, StoreError, TenantScope};
 
@@ -276,6 +278,33 @@ impl Store {
         rows.into_iter()
             .map(|row| log_entry_of(self.log_tag(), row))
             .collect()
+    }
+
+    /// Like [`Store::read_filtered`], but each entry encoded straight from
+    /// its row as the `SubscribeResponse` a stream sends, in `view`; with
+    /// the cursor of the last one.
+    pub(crate) async fn read_frames(
+        &self,
+        after: Cursor,
+        up_to: Cursor,
+        limit: i64,
+        filter: &SubscriptionFilter,
+        view: EntryView,
+    ) -> Result<(Vec<SubscribeFrame>, Option<Cursor>), StoreError> {
+        let rows = self
+            .inner
+            .engine
+            .read_log(after.seq, up_to.seq, limit, filter)
+            .await?;
+        let log = self.log_tag();
+        let last = rows
+            .last()
+            .map(|row| Cursor::new(log, row.seq, row.received_at_us));
+        let frames = rows
+            .iter()
+            .map(|row| entry_frame(log, row, view))
+            .collect::<Result<_, _>>()?;
+        Ok((frames, last))
     }
 
     /// How many deliveries were stored, by recognition.

@@ -7,16 +7,18 @@
 //! and repeats nothing, and a slow subscriber only delays its own reads
 //! instead of growing a buffer.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use attendance_proto::frame::SubscribeFrame;
-use attendance_proto::v1::{LogEntry, Progress};
+use attendance_proto::v1::Progress;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio::time::Instant;
+use tokio_stream::Stream;
 
 use crate::engine::LogBounds;
-use crate::fact::clear_raw_json;
 use crate::metrics::SubscriberGauge;
 use crate::tail::{TailEntry, TailRead};
 use crate::time::{from_micros, now_micros};
@@ -71,6 +73,71 @@ impl Default for SubscriptionOptions {
 /// Items of a subscription; an `Err` is the last item.
 pub type SubscriptionItem = Result<SubscribeFrame, StoreError>;
 
+/// What the follower hands its stream at a time: the frames of one step (at
+/// most a chunk), or the error that ends it. One hand-off per chunk instead
+/// of per entry: a catching-up stream sends tens of thousands a second,
+/// and a channel send with its wake-up per entry was a large part of it.
+type Chunk = Result<Vec<SubscribeFrame>, StoreError>;
+
+/// A running subscription: its items in order, an `Err` the last. Dropping
+/// it ends the follower.
+pub struct Subscription {
+    chunks: mpsc::Receiver<Chunk>,
+    pending: std::vec::IntoIter<SubscribeFrame>,
+}
+
+impl Subscription {
+    /// The next item, or `None` once the follower ended.
+    pub async fn recv(&mut self) -> Option<SubscriptionItem> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+impl Stream for Subscription {
+    type Item = SubscriptionItem;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SubscriptionItem>> {
+        loop {
+            if let Some(frame) = self.pending.next() {
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            match std::task::ready!(self.chunks.poll_recv(cx)) {
+                Some(Ok(frames)) => self.pending = frames.into_iter(),
+                Some(Err(error)) => return Poll::Ready(Some(Err(error))),
+                None => return Poll::Ready(None),
+            }
+        }
+    }
+}
+
+/// Frames gathered for one hand-off to the stream.
+struct Outbox {
+    tx: mpsc::Sender<Chunk>,
+    chunk: usize,
+}
+
+impl Outbox {
+    /// Sends `frames` in chunks; false when the subscriber left.
+    async fn send(&self, frames: impl Iterator<Item = SubscribeFrame>) -> bool {
+        let mut frames = frames.peekable();
+        while frames.peek().is_some() {
+            let chunk: Vec<SubscribeFrame> = frames.by_ref().take(self.chunk).collect();
+            if self.tx.send(Ok(chunk)).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    async fn one(&self, frame: SubscribeFrame) -> bool {
+        self.tx.send(Ok(vec![frame])).await.is_ok()
+    }
+
+    async fn fail(&self, error: StoreError) {
+        let _ = self.tx.send(Err(error)).await;
+    }
+}
+
 /// Validates the start and spawns the follower. Errors about the start (a
 /// malformed cursor, one from another log, one ahead of the log or before
 /// what it retains) are returned before any item.
@@ -79,15 +146,24 @@ pub async fn subscribe(
     start: Start,
     filter: SubscriptionFilter,
     options: SubscriptionOptions,
-) -> Result<mpsc::Receiver<SubscriptionItem>, StoreError> {
+) -> Result<Subscription, StoreError> {
     let cursor = match start {
         Start::Beginning => store.oldest().await?,
         Start::Now => store.head().await?,
         Start::After(cursor) => store.check_resume(cursor).await?,
     };
-    let (tx, rx) = mpsc::channel(options.buffer.max(1));
-    tokio::spawn(follow(store, cursor, filter, options, tx));
-    Ok(rx)
+    // `buffer` frames at most wait for the subscriber: one chunk of half of
+    // them in the channel, one being sent.
+    let (tx, chunks) = mpsc::channel(1);
+    let outbox = Outbox {
+        tx,
+        chunk: (options.buffer / 2).max(1),
+    };
+    tokio::spawn(follow(store, cursor, filter, options, outbox));
+    Ok(Subscription {
+        chunks,
+        pending: Vec::new().into_iter(),
+    })
 }
 
 /// Entries in `(after, up_to]`, refused when retention removed entries
@@ -101,12 +177,13 @@ async fn read_retained(
     up_to: Cursor,
     limit: i64,
     filter: &SubscriptionFilter,
-) -> Result<(Vec<LogEntry>, LogBounds), StoreError> {
-    let batch = store.read_filtered(after, up_to, limit, filter).await?;
+    view: EntryView,
+) -> Result<(Vec<SubscribeFrame>, Option<Cursor>, LogBounds), StoreError> {
+    let (batch, last) = store.read_frames(after, up_to, limit, filter, view).await?;
     let bounds = store.bounds().await?;
     match store.expired(after, &bounds) {
         Some(expired) => Err(expired),
-        None => Ok((batch, bounds)),
+        None => Ok((batch, last, bounds)),
     }
 }
 
@@ -121,24 +198,15 @@ fn progress(cursor: Cursor) -> SubscribeFrame {
 /// sends them), or shared with the tail (already encoded, sent as the same
 /// bytes by every stream).
 enum Found {
-    Read(Vec<LogEntry>),
+    /// Encoded from their rows in the subscription's view already.
+    Read(Vec<SubscribeFrame>),
     Shared(Vec<Arc<TailEntry>>),
 }
 
 impl Found {
     fn into_frames(self, view: EntryView) -> Box<dyn Iterator<Item = SubscribeFrame> + Send> {
         match (self, view) {
-            (Found::Read(entries), EntryView::Full) => {
-                Box::new(entries.into_iter().map(SubscribeFrame::unshared_entry))
-            }
-            (Found::Read(entries), EntryView::Basic) => {
-                Box::new(entries.into_iter().map(|mut entry| {
-                    if let Some(fact) = &mut entry.fact {
-                        clear_raw_json(fact);
-                    }
-                    SubscribeFrame::unshared_entry(entry)
-                }))
-            }
+            (Found::Read(frames), _) => Box::new(frames.into_iter()),
             (Found::Shared(entries), EntryView::Full) => {
                 Box::new(entries.into_iter().map(|e| e.frame.clone()))
             }
@@ -205,13 +273,14 @@ async fn step(
     if up_to.seq <= cursor.seq {
         return Ok(Step::Wait);
     }
-    let (entries, after) = read_retained(store, cursor, up_to, limit, filter).await?;
+    let (entries, last, after) =
+        read_retained(store, cursor, up_to, limit, filter, options.view).await?;
     let full = entries.len() as i64 >= limit;
-    let next = match entries.last() {
+    let next = match last {
         // Everything in the window was read; what the filter left out is
         // passed too.
         _ if !full => up_to,
-        Some(last) => Cursor::decode(&last.cursor).expect("the store encodes cursors"),
+        Some(last) => last,
         None => up_to,
     };
     Ok(Step::Send {
@@ -231,7 +300,7 @@ async fn follow(
     mut cursor: Cursor,
     filter: SubscriptionFilter,
     options: SubscriptionOptions,
-    tx: mpsc::Sender<SubscriptionItem>,
+    tx: Outbox,
 ) {
     let mut moved = store.inner.tail.attach();
     let mut closing = store.closing();
@@ -257,7 +326,7 @@ async fn follow(
         };
         let more = match step {
             Err(error) => {
-                let _ = tx.send(Err(error)).await;
+                tx.fail(error).await;
                 return;
             }
             Ok(Step::Wait) => false,
@@ -278,15 +347,13 @@ async fn follow(
                 if more && catching_up {
                     ahead = read_ahead(&store, next, &filter, &options, known.take());
                 }
-                for frame in entries.into_frames(options.view) {
-                    if tx.send(Ok(frame)).await.is_err() {
-                        if let Some(read) = ahead {
-                            read.abort();
-                        }
-                        return; // the subscriber left
+                if !tx.send(entries.into_frames(options.view)).await {
+                    if let Some(read) = ahead {
+                        read.abort();
                     }
-                    last_sent = Instant::now();
+                    return; // the subscriber left
                 }
+                last_sent = Instant::now();
                 cursor = next;
                 more
             }
@@ -295,7 +362,7 @@ async fn follow(
             // Catching up: a heartbeat still goes out on time, so a narrow
             // filter over a long log shows progress and idle timeouts stay away.
             if last_sent.elapsed() >= options.heartbeat {
-                if tx.send(Ok(progress(cursor))).await.is_err() {
+                if !tx.one(progress(cursor)).await {
                     return;
                 }
                 last_sent = Instant::now();
@@ -310,16 +377,16 @@ async fn follow(
             }
             _ = tokio::time::sleep_until(last_sent + options.heartbeat) => {
                 // Also a safety net: a missed wake-up costs one heartbeat of latency.
-                if tx.send(Ok(progress(cursor))).await.is_err() {
+                if !tx.one(progress(cursor)).await {
                     return;
                 }
                 last_sent = Instant::now();
             }
-            _ = tx.closed() => return,
+            _ = tx.tx.closed() => return,
             _ = closing.changed() => {}
         }
         if *closing.borrow() {
-            let _ = tx.send(Err(StoreError::Closing)).await;
+            tx.fail(StoreError::Closing).await;
             return;
         }
     }

@@ -22,9 +22,9 @@ use tokio::sync::{watch, Notify};
 use crate::cursor::LogTag;
 use crate::engine::Engine;
 use crate::engine::LogBounds;
-use crate::fact::clear_raw_json;
 use crate::filter::SubscriptionFilter;
-use crate::log_entry::log_entry_of;
+use crate::log_entry::entry_frame;
+use crate::subscription::EntryView;
 use crate::{Cursor, StoreError};
 
 /// How much of the log's tail the ring keeps.
@@ -302,18 +302,18 @@ async fn read_round(tail: &Tail, engine: &dyn Engine, log_tag: LogTag) -> Result
                 let (tenant, vendor, seq) = (row.tenant.clone(), row.vendor, row.seq);
                 let stamp = row.received_at_us;
                 let (kind, revision_kind) = (row.kind, row.revision_kind);
-                let mut entry = log_entry_of(log_tag, row)?;
                 end = Cursor::new(log_tag, seq, stamp);
-                let employee_id = entry.employee_id.clone();
-                let frame = SubscribeFrame::entry(entry.clone());
-                let had_raw = entry.fact.as_mut().is_some_and(clear_raw_json);
-                let (basic_frame, basic_size) = if had_raw {
-                    let basic = SubscribeFrame::entry(entry);
+                let frame = entry_frame(log_tag, &row, EntryView::Full)?;
+                let basic = entry_frame(log_tag, &row, EntryView::Basic)?;
+                // The basic view only ever leaves bytes out: the same length
+                // is the same entry, shared.
+                let (basic_frame, basic_size) = if basic.held_bytes() != frame.held_bytes() {
                     let size = basic.held_bytes();
                     (basic, size)
                 } else {
                     (frame.clone(), 0)
                 };
+                let employee_id = row.employee_id;
                 entries.push(TailEntry {
                     seq,
                     stamp,

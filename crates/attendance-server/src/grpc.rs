@@ -18,7 +18,6 @@ use attendance_proto::v1::{
 };
 use attendance_proto::Timestamp;
 use futures::{Stream, StreamExt};
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::access::Caller;
@@ -186,7 +185,7 @@ impl AttendanceService for AttendanceApi {
             .await
             .map_err(status_of)?;
         tracing::info!(?start, client = caller.name(), "subscriber attached");
-        let stream = ReceiverStream::new(items).map(|item| item.map_err(status_of));
+        let stream = items.map(|item| item.map_err(status_of));
         Ok(Response::new(Box::pin(stream)))
     }
 }

@@ -19,10 +19,7 @@ fn punches(event_id: &str, record: &str) -> Delivery {
     delivery(event_id, vec![Fact::Punch(punch("t1", record, "u1", 1))])
 }
 
-async fn resume(
-    store: &Store,
-    cursor: &str,
-) -> Result<mpsc::Receiver<SubscriptionItem>, StoreError> {
+async fn resume(store: &Store, cursor: &str) -> Result<Subscription, StoreError> {
     subscribe(
         store.clone(),
         Start::After(Cursor::decode(cursor).unwrap()),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use attendance_core::testing::TestDatabase;
 use attendance_core::{
     subscribe, ApprovalQuery, Cursor, PunchQuery, ShiftResultQuery, Start, Store, StoreError,
-    StoreOptions, SubscriptionFilter, SubscriptionItem, SubscriptionOptions, TenantScope,
+    StoreOptions, Subscription, SubscriptionFilter, SubscriptionOptions, TenantScope,
 };
 use attendance_proto::ingest::{Delivery, Fact, Recognition};
 use attendance_proto::v1::{
@@ -15,7 +15,6 @@ use attendance_proto::v1::{
     ShiftResult, ShiftStatus, Source, Vendor,
 };
 use attendance_proto::Timestamp;
-use tokio::sync::mpsc;
 
 /// Runs each test body against every configured backend.
 macro_rules! conformance {
@@ -105,7 +104,7 @@ async fn all_entries(store: &Store) -> Vec<LogEntry> {
 }
 
 /// The next log entry of a subscription, skipping heartbeats.
-async fn next_entry(rx: &mut mpsc::Receiver<SubscriptionItem>) -> LogEntry {
+async fn next_entry(rx: &mut Subscription) -> LogEntry {
     loop {
         let item = tokio::time::timeout(Duration::from_secs(10), rx.recv())
             .await

@@ -37,7 +37,7 @@ fn numbered(n: usize) -> Delivery {
 }
 
 /// The next `count` entries of a subscription.
-async fn take(rx: &mut mpsc::Receiver<SubscriptionItem>, count: usize) -> Vec<String> {
+async fn take(rx: &mut Subscription, count: usize) -> Vec<String> {
     let mut cursors = Vec::new();
     while cursors.len() < count {
         cursors.push(next_entry(rx).await.cursor);
