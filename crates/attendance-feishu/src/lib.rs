@@ -16,6 +16,7 @@ pub mod crypto;
 pub mod error;
 pub mod frame;
 pub mod jobs;
+pub mod keys;
 pub mod long_connection;
 pub mod mapping;
 pub mod pull;

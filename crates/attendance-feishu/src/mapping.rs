@@ -184,3 +184,45 @@ pub fn duration_unit(unit: Option<&IntOrString>) -> (DurationUnit, f64) {
         _ => (DurationUnit::Hours, 3600.0),
     }
 }
+
+/// The `status` of `user_approvals/query` and `user_task_remedys/query`
+/// (approvals.md §1.1, §1.2): 0 pending, 1 rejected, 2 approved, then the
+/// two ways an approval is taken back: for `user_approvals` 3 withdrawn
+/// (已撤回) and 4 revoked (已撤销); for `user_task_remedys` 3 cancelled
+/// (已取消) and 4 withdrawn after approval (通过后撤回). The model has one
+/// value for all of them; the original (`status_original`, the number as
+/// Feishu sent it) tells which.
+pub fn pulled_approval_status(status: i64) -> ApprovalStatus {
+    match status {
+        0 => ApprovalStatus::Pending,
+        1 => ApprovalStatus::Rejected,
+        2 => ApprovalStatus::Approved,
+        3 | 4 => ApprovalStatus::Withdrawn,
+        _ => ApprovalStatus::Unspecified,
+    }
+}
+
+/// The `unit` of a pulled leave, going-out or overtime (approvals.md §1.1;
+/// §4 pitfall 3: not the push's numbering): 1 day, 2 hour, 3 half day,
+/// 4 half hour. Returns the model unit and how many of it one vendor unit
+/// is; half hours are reported in hours, as the push reports them.
+pub fn pulled_duration_unit(unit: Option<i64>) -> (DurationUnit, f64) {
+    match unit {
+        Some(1) => (DurationUnit::Days, 1.0),
+        Some(3) => (DurationUnit::HalfDays, 1.0),
+        Some(4) => (DurationUnit::Hours, 0.5),
+        _ => (DurationUnit::Hours, 1.0),
+    }
+}
+
+/// Seconds in one model unit, counted as the push counts them (a day is
+/// 86 400 s whatever the working hours: see [`duration_unit`]), so that a
+/// pulled leave's `interval` reads as the pushed `leave_interval` does.
+pub fn seconds_per_unit(unit: DurationUnit) -> f64 {
+    match unit {
+        DurationUnit::Days => 86_400.0,
+        DurationUnit::HalfDays => 43_200.0,
+        DurationUnit::Minutes => 60.0,
+        DurationUnit::Hours | DurationUnit::Unspecified => 3600.0,
+    }
+}

@@ -562,7 +562,7 @@ where
 }
 
 /// Text that may arrive as a number (ids, names); `null` reads as empty.
-fn text<'de, D>(deserializer: D) -> Result<String, D::Error>
+pub(crate) fn text<'de, D>(deserializer: D) -> Result<String, D::Error>
 where
     D: Deserializer<'de>,
 {

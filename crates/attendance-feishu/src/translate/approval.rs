@@ -1,20 +1,21 @@
 //! The approval events: every one becomes one `Approval` keyed
 //! `"{kind}/{instance_code}"`, so that a revert (and the 2.0 form of a punch
 //! correction) lands on the same business key as the approval it changes and
-//! becomes its next revision.
+//! becomes its next revision. An approved event also carries the matching
+//! key of its span ([`crate::keys`]), which its pulled twin carries too.
 
 use attendance_adapter_kit::translation::require;
 use attendance_proto::ingest::Fact;
-use attendance_proto::v1::{Approval, ApprovalKind, ApprovalStatus};
+use attendance_proto::v1::{Approval, ApprovalStatus};
 use serde::de::DeserializeOwned;
 
 use super::time::{earliest, instant, latest, seconds};
 use super::Context;
-use crate::mapping;
 use crate::wire::{
     ApprovalRevert, IntOrString, LeaveApprovalV2, OutApproval, RemedyApproval, RemedyGroupUpdate,
     ShiftApproval, TripApproval, WorkApproval,
 };
+use crate::{keys, mapping};
 
 impl Context<'_> {
     /// The event body as the mirror `T`.
@@ -29,7 +30,7 @@ impl Context<'_> {
         let kind = mapping::approval_kind(self.event.event_type());
         Ok(Approval {
             source: Some(self.source()),
-            business_key: format!("{}/{}", kind_key(kind), instance_code),
+            business_key: keys::business_key(kind, instance_code),
             kind: kind as i32,
             kind_original: self.event.event_type().to_owned(),
             instance_id: instance_code.to_owned(),
@@ -77,7 +78,7 @@ impl Context<'_> {
             leave.leave_name
         };
         approval.reason = leave.leave_reason;
-        Ok(vec![Fact::Approval(approval)])
+        Ok(vec![spanned(approval)])
     }
 
     pub(super) fn work_approval(&self) -> Result<Vec<Fact>, String> {
@@ -110,7 +111,7 @@ impl Context<'_> {
             None,
         )?;
         approval.reason = work.work_reason;
-        Ok(vec![Fact::Approval(approval)])
+        Ok(vec![spanned(approval)])
     }
 
     pub(super) fn remedy_approval(&self) -> Result<Vec<Fact>, String> {
@@ -121,7 +122,7 @@ impl Context<'_> {
         )?;
         approval.corrected_time = instant(self.zone, "remedy_time", remedy.remedy_time.as_ref())?;
         approval.reason = remedy.remedy_reason;
-        Ok(vec![Fact::Approval(approval)])
+        Ok(vec![spanned(approval)])
     }
 
     pub(super) fn trip_approval(&self) -> Result<Vec<Fact>, String> {
@@ -153,7 +154,7 @@ impl Context<'_> {
         };
         set_duration(&mut approval, "trip_interval", total.as_ref(), None)?;
         approval.reason = trip.trip_reason;
-        Ok(vec![Fact::Approval(approval)])
+        Ok(vec![spanned(approval)])
     }
 
     pub(super) fn out_approval(&self) -> Result<Vec<Fact>, String> {
@@ -171,7 +172,7 @@ impl Context<'_> {
             out.out_unit.as_ref(),
         )?;
         approval.reason = out.out_reason;
-        Ok(vec![Fact::Approval(approval)])
+        Ok(vec![spanned(approval)])
     }
 
     pub(super) fn shift_approval(&self) -> Result<Vec<Fact>, String> {
@@ -217,22 +218,18 @@ impl Context<'_> {
         approval.status_original = remedy.status;
         approval.corrected_time = instant(self.zone, "remedy_time", remedy.remedy_time.as_ref())?;
         approval.reason = remedy.remedy_reason;
-        Ok(vec![Fact::Approval(approval)])
+        Ok(vec![spanned(approval)])
     }
 }
 
-/// The business key's first segment: one per kind, shared by an approval
-/// event, its revert and its 2.0 form.
-fn kind_key(kind: ApprovalKind) -> &'static str {
-    match kind {
-        ApprovalKind::Leave => "leave",
-        ApprovalKind::Overtime => "overtime",
-        ApprovalKind::BusinessTrip => "business_trip",
-        ApprovalKind::GoOut => "go_out",
-        ApprovalKind::PunchCorrection => "punch_correction",
-        ApprovalKind::ShiftSwap => "shift_swap",
-        ApprovalKind::Unspecified => "approval",
-    }
+/// An approval with the matching key of what it is about, so that its
+/// pulled twin (`user_approvals/query`, `user_task_remedys/query`), whose
+/// `approval_id` no document ties to this `instance_code`, meets it in the
+/// store whichever arrives first. A revert names neither employee nor span
+/// and meets it by business key alone.
+fn spanned(mut approval: Approval) -> Fact {
+    approval.matching_keys = keys::matching_keys(&approval);
+    Fact::Approval(approval)
 }
 
 /// The first id present of (employee_id, user_id, open_id). employee_id and

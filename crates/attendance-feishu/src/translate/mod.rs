@@ -11,7 +11,7 @@
 //! values in [`crate::mapping`].
 
 mod approval;
-mod time;
+pub(crate) mod time;
 
 use attendance_adapter_kit::translation::{recognized, require};
 use attendance_proto::ingest::{Delivery, Fact, Job};

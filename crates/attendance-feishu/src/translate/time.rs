@@ -38,7 +38,7 @@ pub(super) fn seconds(name: &str, value: Option<&IntOrString>) -> Result<Option<
 /// configuration states), RFC 3339 text with its own offset, or an epoch
 /// number (seconds, or milliseconds when that large), which is UTC. Absent,
 /// empty and `0` (Feishu's "unset") read as no time.
-pub(super) fn instant(
+pub(crate) fn instant(
     zone: Tz,
     name: &str,
     value: Option<&IntOrString>,

@@ -559,3 +559,79 @@ async fn the_webhook_commits_a_plain_1_0_approval_as_one_approval() {
         other => panic!("expected one approval, got {other:?}"),
     }
 }
+
+/// The pull of what a fixture pushes, under another id than its
+/// instance_code (no doc ties the two), as `user_approvals/query` or
+/// `user_task_remedys/query` lists it.
+fn pulled_twin(list: &str, item: Value) -> Approval {
+    use attendance_feishu::pull::{approval_from_remedy, approvals_from_day, PullSource};
+    let pull = PullSource {
+        app: "main".into(),
+        app_id: "cli_a5f2c3d4e6b7a00d".into(),
+        tenant: "1d3e5f7a9b2c4d6e".into(),
+        time_zone: "Asia/Shanghai".into(),
+        received_time: RECEIVED,
+    };
+    if list == "user_remedys" {
+        return approval_from_remedy(&pull, 2, &item).unwrap().approval;
+    }
+    let day = json!({"user_id": "6e4b3a21", "date": "20240905", "time_zone": "Asia/Shanghai", list: [item]});
+    let (mut approvals, problems) =
+        approvals_from_day(&pull, 2, &serde_json::from_value(day).unwrap());
+    assert!(problems.is_empty(), "{problems:?}");
+    approvals.remove(0).approval
+}
+
+#[test]
+fn every_approved_push_and_its_pulled_twin_share_one_matching_key() {
+    let span = |start: &str, end: &str| json!({"approval_id": "7000000000000000001", "start_time": start, "end_time": end});
+    let twins = [
+        (
+            LEAVE_JSON,
+            "leaves",
+            span("2024-09-05 13:30:00", "2024-09-06 18:00:00"),
+        ),
+        (
+            WORK_JSON,
+            "overtime_works",
+            span("2024-09-06 19:00:00", "2024-09-06 21:00:00"),
+        ),
+        (
+            TRIP_JSON,
+            "trips",
+            span("2024-09-12 20:00:00", "2024-09-14 21:30:00"),
+        ),
+        (
+            REMEDY_JSON,
+            "user_remedys",
+            json!({"user_id": "6e4b3a21", "approval_id": "7000000000000000001", "remedy_time": "2024-09-09 09:00", "time_zone": "Asia/Shanghai", "status": 2}),
+        ),
+        (
+            REMEDY_V2_JSON,
+            "user_remedys",
+            json!({"user_id": "6e4b3a21", "approval_id": "7000000000000000001", "remedy_time": "2024-09-09 09:00", "time_zone": "Asia/Shanghai", "status": 2}),
+        ),
+    ];
+    for (push, list, item) in twins {
+        let pushed = approval(push);
+        let pulled = pulled_twin(list, item);
+        assert_eq!(pushed.kind, pulled.kind, "{list}");
+        assert_ne!(
+            pushed.business_key, pulled.business_key,
+            "different ids: {list}"
+        );
+        assert_eq!(pushed.matching_keys.len(), 1, "{list}");
+        assert_eq!(pushed.matching_keys, pulled.matching_keys, "{list}");
+    }
+    let out = approval(OUT_JSON);
+    let start = out.start_time.unwrap().seconds;
+    assert_eq!(
+        out.matching_keys,
+        vec![format!(
+            "go_out@6e4b3a21@{start}-{}",
+            out.end_time.unwrap().seconds
+        )]
+    );
+    // A revert names neither employee nor span: it meets by business key.
+    assert!(approval(LEAVE_REVERT_JSON).matching_keys.is_empty());
+}

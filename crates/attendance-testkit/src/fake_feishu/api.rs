@@ -1,6 +1,7 @@
 //! The fake Feishu open APIs over real HTTP: tenant_access_token and the
 //! attendance queries, serving data a test sets, with fault injection
 //! (throttling with `x-ogw-ratelimit-reset`, tokens that stop being valid).
+//! The approval queries are in `approvals.rs`.
 
 use std::sync::{Arc, Mutex};
 
@@ -10,6 +11,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
+
+use super::approvals::{query_user_approvals, query_user_task_remedys, FakeApproval};
 
 /// One API call the fake answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,7 +24,7 @@ pub struct ApiCall {
 }
 
 #[derive(Default)]
-struct ApiState {
+pub(super) struct ApiState {
     app_id: String,
     app_secret: String,
     issued: u64,
@@ -33,8 +36,15 @@ struct ApiState {
     flows: Vec<Value>,
     tasks: Vec<Value>,
     /// User ids Feishu does not know (or will not show this app).
-    rejected_users: Vec<String>,
+    pub(super) rejected_users: Vec<String>,
     calls: Vec<ApiCall>,
+    pub(super) approvals: Vec<FakeApproval>,
+    /// User ids the approval queries refuse (1220004) though the others show them.
+    pub(super) approvals_hidden: Vec<String>,
+    /// (path, body) of every approval query that passed the gate.
+    pub(super) approval_requests: Vec<(String, Value)>,
+    /// The fake's today, if a test set one (else today at UTC+8).
+    pub(super) today: Option<chrono::NaiveDate>,
 }
 
 /// The API half of the fake Feishu; cheap to clone, shared with the test.
@@ -86,10 +96,18 @@ impl FakeFeishuApi {
                 "/open-apis/attendance/v1/user_tasks/query",
                 post(query_tasks),
             )
+            .route(
+                "/open-apis/attendance/v1/user_approvals/query",
+                post(query_user_approvals),
+            )
+            .route(
+                "/open-apis/attendance/v1/user_task_remedys/query",
+                post(query_user_task_remedys),
+            )
             .with_state(self.clone())
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut ApiState) -> R) -> R {
+    pub(super) fn with<R>(&self, f: impl FnOnce(&mut ApiState) -> R) -> R {
         f(&mut self.state.lock().expect("fake state lock"))
     }
 
@@ -134,7 +152,7 @@ impl FakeFeishuApi {
     }
 }
 
-fn answer(api: &FakeFeishuApi, path: &str, status: StatusCode, body: Value) -> Response {
+pub(super) fn answer(api: &FakeFeishuApi, path: &str, status: StatusCode, body: Value) -> Response {
     let code = body["code"].as_i64().unwrap_or(0);
     api.with(|s| {
         s.calls.push(ApiCall {
@@ -147,7 +165,7 @@ fn answer(api: &FakeFeishuApi, path: &str, status: StatusCode, body: Value) -> R
 }
 
 /// Throttling and token checks shared by every attendance endpoint.
-fn gate(api: &FakeFeishuApi, path: &str, headers: &HeaderMap) -> Option<Response> {
+pub(super) fn gate(api: &FakeFeishuApi, path: &str, headers: &HeaderMap) -> Option<Response> {
     let (throttled, reset) = api.with(|s| {
         if s.throttle_next > 0 {
             s.throttle_next -= 1;
@@ -217,7 +235,7 @@ async fn tenant_access_token(
     )
 }
 
-fn user_ids(body: &Value) -> Result<Vec<String>, Value> {
+pub(super) fn user_ids(body: &Value) -> Result<Vec<String>, Value> {
     let ids: Vec<String> = body["user_ids"]
         .as_array()
         .map(|a| {
@@ -232,7 +250,7 @@ fn user_ids(body: &Value) -> Result<Vec<String>, Value> {
     Ok(ids)
 }
 
-fn number(value: &Value) -> i64 {
+pub(super) fn number(value: &Value) -> i64 {
     value
         .as_i64()
         .or_else(|| value.as_str().and_then(|s| s.parse().ok()))

@@ -8,6 +8,7 @@
 //! connections, pings, acks).
 
 pub mod api;
+pub mod approvals;
 pub mod long_connection;
 
 use std::net::SocketAddr;
@@ -17,6 +18,7 @@ use tokio::net::TcpListener;
 
 pub use crate::fake_gateway::FakeGateway;
 pub use api::FakeFeishuApi;
+pub use approvals::{FakeApproval, FakeApprovalKind};
 pub use long_connection::{Ack, ClientConfig, DiscoveryRequest, HandshakeRejection};
 
 /// A running fake Feishu; the server stops when it is dropped.

@@ -2,7 +2,8 @@
 //! and how Feishu's answers read (protocol §4): which codes mean an invalid
 //! tenant_access_token, throttling and its wait, or failure. The token cache,
 //! the per-app pacing, the bounded retries and the meter are the adapter
-//! kit's ([`attendance_adapter_kit::api`]).
+//! kit's ([`attendance_adapter_kit::api`]). `approvals.rs` holds the
+//! approval queries and the mirrors of what they answer.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,13 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use approvals::{
+    ApprovalLists, PulledLeave, PulledOvertime, PulledTrip, UserApprovalDay, UserRemedy,
+    APPROVAL_STATUSES, MAX_APPROVAL_DAYS,
+};
 pub use attendance_adapter_kit::api::{CallMeter, NoMeter};
+
+mod approvals;
 
 /// Feishu caps every attendance query at 50 users per call.
 pub const MAX_USERS_PER_CALL: usize = 50;
@@ -199,6 +206,15 @@ pub struct UserFlows {
     pub rejected_user_ids: Vec<String>,
 }
 
+/// What a query asked per user batch gave: the items of every batch, and
+/// the ids Feishu refused with code 1220004 (unknown, or not the app's to
+/// see), each asked alone to be sure.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PerUser<T> {
+    pub items: Vec<T>,
+    pub rejected_user_ids: Vec<String>,
+}
+
 /// The useful part of a `user_tasks/query` answer.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 pub struct UserTasks {
@@ -362,9 +378,7 @@ impl FeishuApi {
     /// `user_flows/query` has no `ignore_invalid_users`: one id it does not
     /// know, or may not show, fails the whole call with code 1220004
     /// (用户不存在或没有权限, the error table of the user_flows/query doc) and
-    /// does not say which. So a refused batch is split in halves and each
-    /// asked again, down to the single id, which is then dropped and
-    /// reported; everyone else's punches are still pulled.
+    /// does not say which ([`FeishuApi::per_user_batch`]).
     pub async fn query_user_flows(
         &self,
         user_ids: &[String],
@@ -376,37 +390,69 @@ impl FeishuApi {
             #[serde(default, deserialize_with = "nullable")]
             user_flow_results: Vec<UserFlow>,
         }
-        let mut answer = UserFlows::default();
+        let asked = self
+            .per_user_batch(USER_FLOWS_QUERY_PATH, user_ids, |batch| {
+                let body = serde_json::json!({
+                    "user_ids": batch,
+                    "check_time_from": from_seconds.to_string(),
+                    "check_time_to": to_seconds.to_string(),
+                });
+                async move {
+                    let data: Data = self
+                        .call(
+                            reqwest::Method::POST,
+                            USER_FLOWS_QUERY_PATH,
+                            &[
+                                ("employee_type", "employee_id".into()),
+                                ("include_terminated_user", "true".into()),
+                            ],
+                            Some(&body),
+                        )
+                        .await?;
+                    Ok(data.user_flow_results)
+                }
+            })
+            .await?;
+        Ok(UserFlows {
+            user_flow_results: asked.items,
+            rejected_user_ids: asked.rejected_user_ids,
+        })
+    }
+
+    /// Asks `ask` for the users in batches of at most
+    /// [`MAX_USERS_PER_CALL`]. A query without `ignore_invalid_users`
+    /// refuses a whole batch with 1220004 when one id is unknown or not the
+    /// app's to see, without naming it; such a batch is split in halves and
+    /// each asked again, down to the single id, which is then dropped and
+    /// reported, so everyone else is still pulled.
+    pub(crate) async fn per_user_batch<'a, T, F, Fut>(
+        &self,
+        api: &str,
+        user_ids: &'a [String],
+        ask: F,
+    ) -> Result<PerUser<T>, ApiError>
+    where
+        F: Fn(&'a [String]) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<T>, ApiError>>,
+    {
+        let mut answer = PerUser {
+            items: Vec::new(),
+            rejected_user_ids: Vec::new(),
+        };
         // Batches still to ask, last first; each at most MAX_USERS_PER_CALL.
         let mut batches: Vec<&[String]> = user_ids.chunks(MAX_USERS_PER_CALL).rev().collect();
         while let Some(batch) = batches.pop() {
-            let body = serde_json::json!({
-                "user_ids": batch,
-                "check_time_from": from_seconds.to_string(),
-                "check_time_to": to_seconds.to_string(),
-            });
-            let asked: Result<Data, ApiError> = self
-                .call(
-                    reqwest::Method::POST,
-                    USER_FLOWS_QUERY_PATH,
-                    &[
-                        ("employee_type", "employee_id".into()),
-                        ("include_terminated_user", "true".into()),
-                    ],
-                    Some(&body),
-                )
-                .await;
-            match asked {
-                Ok(data) => answer.user_flow_results.extend(data.user_flow_results),
+            match ask(batch).await {
+                Ok(items) => answer.items.extend(items),
                 Err(ApiError::Vendor { code, msg, .. }) if code == USER_REJECTED_CODE => {
                     if let [user_id] = batch {
                         tracing::warn!(
                             app = %self.config.app,
-                            api = USER_FLOWS_QUERY_PATH,
+                            api,
                             user_id = %user_id,
                             code,
                             %msg,
-                            "feishu rejected this user id; its punches are not pulled"
+                            "feishu rejected this user id; its records are not pulled"
                         );
                         answer.rejected_user_ids.push(user_id.clone());
                     } else {

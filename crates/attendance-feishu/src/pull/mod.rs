@@ -1,5 +1,6 @@
 //! Records pulled from the attendance APIs, translated into the same facts,
-//! under the same business keys, as the pushed events they reconcile.
+//! under the same business keys, as the pushed events they reconcile:
+//! punches and day results here, approvals in `approval.rs`.
 
 use attendance_adapter_kit::translation::pull_provenance;
 use attendance_proto::v1::{
@@ -7,6 +8,15 @@ use attendance_proto::v1::{
     Wifi, WorkDirection,
 };
 use attendance_proto::Timestamp;
+
+mod approval;
+#[cfg(test)]
+mod approval_tests;
+
+pub use approval::{
+    approval_from_remedy, approvals_from_day, gather, has_span, PulledApproval,
+    USER_APPROVALS_QUERY, USER_TASK_REMEDYS_QUERY,
+};
 
 use crate::api::{TaskRecord, UserFlow, UserTaskResult};
 use crate::mapping;
