@@ -7,7 +7,8 @@
 //! ([`attendance_adapter_kit::api`]).
 //!
 //! Endpoints answer raw JSON values: [`crate::pull`] translates them and
-//! keeps each item's JSON as the facts' raw JSON.
+//! keeps each item's JSON as the facts' raw JSON. The v1.0 workflow calls
+//! (approval instances, and their ids by template) are in `workflow.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,13 @@ use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::{json, Value};
 
 pub use attendance_adapter_kit::api::{CallMeter, NoMeter};
+
+mod workflow;
+pub use workflow::{
+    InstanceIdQuery, InstanceIds, INSTANCE_IDS_PATH, MAX_INSTANCE_IDS_PER_LOOP,
+    MAX_INSTANCE_IDS_PER_PAGE, MAX_INSTANCE_LIST_AGE_DAYS, MAX_INSTANCE_LIST_DAYS,
+    MAX_ORIGINATORS_PER_CALL, PROCESS_INSTANCE_PATH,
+};
 
 /// `attendance/list` and `attendance/listRecord` take at most 50 users.
 pub const MAX_USERS_PER_CALL: usize = 50;
@@ -44,8 +52,6 @@ pub const GET_UPDATE_DATA_PATH: &str = "/topapi/attendance/getupdatedata";
 pub const LIST_RESULTS_PATH: &str = "/attendance/list";
 pub const LIST_RECORDS_PATH: &str = "/attendance/listRecord";
 pub const FAILED_RESULT_PATH: &str = "/call_back/get_call_back_failed_result";
-/// The v1.0 workflow API's single approval instance (on `api_base_url`).
-pub const PROCESS_INSTANCE_PATH: &str = "/v1.0/workflow/processInstances";
 
 /// The token is treated as expired this long before DingTalk says it is
 /// (the Python SDK keeps 5 minutes; the doc suggests ~7000 of 7200 s).
@@ -473,59 +479,6 @@ impl DingTalkApi {
             .oapi(reqwest::Method::POST, LIST_RECORDS_PATH, Some(&body))
             .await?;
         items(&answer, "recordresult", LIST_RECORDS_PATH)
-    }
-
-    /// `GET /v1.0/workflow/processInstances?processInstanceId=`: one approval
-    /// instance (originator, status and result, form values). Answers the
-    /// `result` object. The v1.0 API takes the token in the
-    /// `x-acs-dingtalk-access-token` header and reports errors as HTTP
-    /// statuses with a `code` (401: the token; 429 / `Throttling`: rate).
-    pub async fn process_instance(&self, instance_id: &str) -> Result<Value, ApiError> {
-        let path = PROCESS_INSTANCE_PATH;
-        let url = &format!("{}{path}", self.config.api_base_url);
-        let attempt = move |token: String| async move {
-            let response = self
-                .core
-                .send(path, || {
-                    self.http
-                        .get(url)
-                        .query(&[("processInstanceId", instance_id)])
-                        .header("x-acs-dingtalk-access-token", &token)
-                        .send()
-                })
-                .await?;
-            let (status, answer) = v1_answer(path, response).await?;
-            let code = answer["code"].as_str().unwrap_or_default();
-            match status {
-                200 => match answer.get("result") {
-                    Some(result @ Value::Object(_)) => Ok(Attempt::Done(result.clone())),
-                    _ => Err(HttpError::decode(path, "no result object in the answer").into()),
-                },
-                401 => Ok(Attempt::TokenRefused { token }),
-                429 => Ok(Attempt::Retry {
-                    kind: RATE_LIMITED,
-                    wait: None,
-                }),
-                _ if code.contains("Throttling") => Ok(Attempt::Retry {
-                    kind: RATE_LIMITED,
-                    wait: None,
-                }),
-                500..=599 => Ok(Attempt::Retry {
-                    kind: SYSTEM_BUSY,
-                    wait: None,
-                }),
-                _ if !code.is_empty() => Err(ApiError::Refused {
-                    path: path.into(),
-                    status,
-                    code: code.into(),
-                    msg: answer["message"].as_str().unwrap_or_default().into(),
-                }),
-                _ => Err(HttpError::status(path, status).into()),
-            }
-        };
-        self.core
-            .authorized(path, || self.fetch_token(), attempt)
-            .await
     }
 
     /// `call_back/get_call_back_failed_result`: up to 200 events whose push

@@ -43,10 +43,17 @@ pub struct DingTalkConfig {
     #[serde(default = "default_time_zone")]
     pub time_zone: String,
     /// `processCode` → approval kind (`leave`, `overtime`, `business_trip`,
-    /// `go_out`, `punch_correction`, `shift_swap`) for approval forms whose
-    /// `bizCategoryId` DingTalk does not list (custom forms).
+    /// `go_out`, `punch_correction`, `shift_swap`): the kind of approval
+    /// forms whose `bizCategoryId` DingTalk does not list (custom forms, and
+    /// leave, which has none), and the templates reconciliation lists
+    /// approval instances of (so list every attendance template here).
     #[serde(default)]
     pub process_kinds: BTreeMap<String, String>,
+    /// How many days before a pass's first day reconciliation looks for
+    /// approval instances (DingTalk lists them by creation time: a leave
+    /// requested two weeks ahead was created before the days it covers).
+    #[serde(default = "default_approval_lookback_days")]
+    pub approval_lookback_days: u32,
     /// Employees reconciled even before any event named them (userIds).
     #[serde(default)]
     pub roster: Vec<String>,
@@ -85,6 +92,10 @@ fn default_failed_push_poll_seconds() -> u64 {
 
 fn default_supply_lookback_days() -> u32 {
     31
+}
+
+fn default_approval_lookback_days() -> u32 {
+    30
 }
 
 impl DingTalkConfig {
@@ -192,6 +203,12 @@ pub fn validate(apps: &[DingTalkConfig]) -> Result<(), ConfigProblem> {
                 "must be 0 (off) to 86400",
             ));
         }
+        if app.approval_lookback_days > 364 {
+            return Err(problem(
+                key("approval_lookback_days"),
+                "must be 0 to 364 (DingTalk lists instances created up to 365 days ago)",
+            ));
+        }
         if !(1..=180).contains(&app.supply_lookback_days) {
             return Err(problem(
                 key("supply_lookback_days"),
@@ -220,6 +237,16 @@ mod tests {
         let defaults = &app("").unwrap()[0];
         assert_eq!(defaults.failed_push_poll_seconds, 300);
         assert_eq!(defaults.supply_lookback_days, 31);
+        assert_eq!(defaults.approval_lookback_days, 30);
+        assert_eq!(
+            app("approval_lookback_days = 0").unwrap()[0].approval_lookback_days,
+            0
+        );
+        let approvals = app("approval_lookback_days = 365").unwrap_err();
+        assert!(
+            approvals.starts_with("dingtalk[0].approval_lookback_days:"),
+            "{approvals}"
+        );
         let off = app("failed_push_poll_seconds = 0").unwrap();
         assert_eq!(off[0].failed_push_poll_seconds, 0, "0 turns recovery off");
         let lookback = app("supply_lookback_days = 181").unwrap_err();

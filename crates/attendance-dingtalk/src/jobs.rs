@@ -19,9 +19,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{DingTalkApi, MAX_DAYS_PER_CALL};
 use crate::pull::{
-    approval_from_instance, facts_from_update_data, pull_delivery, punches_from_records,
+    approvals_from_instances, facts_from_update_data, pull_delivery, punches_from_records,
     record_instance_id, InstanceHint, PullSource, GETUPDATEDATA, LIST_RECORDS, PROCESS_INSTANCE,
 };
+use crate::reconcile::read_instances;
 use crate::translate::{approval_pulls, instance_pulls, pull_triggers};
 use crate::trigger::{ApprovalPull, DayPull, InstancePull};
 
@@ -204,22 +205,32 @@ impl AppPulls {
 
     /// Reads an approval instance and commits the approval it describes:
     /// its outcome, originator, kind (event, `process_kinds`, or form) and
-    /// period. An approved punch correction found this way then has its day
-    /// found and pulled like one a `bpms_instance_change` named.
+    /// period; with the instances it links to (one it revokes or modifies,
+    /// or the revocations it lists), so a revocation withdraws what it
+    /// revoked and never reads as an approval of its own, as in
+    /// reconciliation. An approved punch correction found this way then has
+    /// its day found and pulled like one a `bpms_instance_change` named.
     async fn pull_approval(&self, pull_job: &ApprovalPull) -> Result<(), String> {
-        let instance = self
-            .api
-            .process_instance(&pull_job.instance_id)
-            .await
-            .map_err(|e| e.to_string())?;
-        let pull = self.pull_source(&pull_job.tenant);
         let hint = InstanceHint {
             instance_id: pull_job.instance_id.clone(),
             kind: ApprovalKind::try_from(pull_job.kind).unwrap_or(ApprovalKind::Unspecified),
             kind_original: pull_job.kind_original.clone(),
             process_code: pull_job.process_code.clone(),
         };
-        let Some(approval) = approval_from_instance(&pull, &hint, &self.process_kinds, &instance)
+        let read = read_instances(&self.api, [hint])
+            .await
+            .map_err(|e| e.to_string())?;
+        if !read.instances.contains_key(&pull_job.instance_id) {
+            return Err(format!(
+                "approval instance {} not readable",
+                pull_job.instance_id
+            ));
+        }
+        let pull = self.pull_source(&pull_job.tenant);
+        let approvals = approvals_from_instances(&pull, &self.process_kinds, &read.instances);
+        let Some(approval) = approvals
+            .iter()
+            .find(|a| a.instance_id == pull_job.instance_id)
         else {
             tracing::info!(app = %self.name, instance = %pull_job.instance_id, process_code = %pull_job.process_code, "approval instance is nothing for payroll, or states no outcome");
             return Ok(());
@@ -235,7 +246,7 @@ impl AppPulls {
             .commit(pull_delivery(
                 &pull,
                 PROCESS_INSTANCE,
-                vec![Fact::Approval(approval)],
+                approvals.into_iter().map(Fact::Approval).collect(),
             ))
             .await
             .map_err(|e| e.to_string())?;

@@ -2,7 +2,11 @@
 //! punch, including those on unscheduled days that fired no push) and
 //! `attendance/list` (every check point) say of some employees of one tenant
 //! over a span of at most 7 days, in batches of at most 50 users (DingTalk's
-//! limits per call), bucketed by work date. The kit runs the pass.
+//! limits per call), bucketed by work date; and the approvals of the
+//! templates in `process_kinds` whose period touches the span
+//! (`approvals.rs`). The kit runs the pass.
+
+mod approvals;
 
 use async_trait::async_trait;
 use attendance_adapter_kit::reconcile::{DayPuller, PullError, Pulled, Window};
@@ -15,10 +19,14 @@ use chrono_tz::Tz;
 use crate::api::{DingTalkApi, MAX_DAYS_PER_CALL, MAX_USERS_PER_CALL};
 use crate::pull::{punches_from_records, shift_results_from_list, PullSource};
 
+pub(crate) use approvals::read_instances;
+pub use approvals::{bucket, ApprovalPuller};
+
 /// One DingTalk app's puller.
 pub struct DingTalkPuller {
     pub api: std::sync::Arc<DingTalkApi>,
     pub zone: Tz,
+    pub approvals: ApprovalPuller,
 }
 
 #[async_trait]
@@ -43,6 +51,18 @@ impl DayPuller for DingTalkPuller {
         employees: &[String],
         span: Window,
         received_time: Timestamp,
+    ) -> Result<Pulled, PullError> {
+        self.pull_in_pass(tenant, employees, span, received_time, false)
+            .await
+    }
+
+    async fn pull_in_pass(
+        &self,
+        tenant: &str,
+        employees: &[String],
+        span: Window,
+        received_time: Timestamp,
+        whole_tenant: bool,
     ) -> Result<Pulled, PullError> {
         let config = self.api.config();
         let pull = PullSource {
@@ -87,6 +107,9 @@ impl DayPuller for DingTalkPuller {
                 }
             }
         }
+        self.approvals
+            .pull_span(&pull, employees, span, whole_tenant, &mut pulled)
+            .await?;
         Ok(pulled)
     }
 }

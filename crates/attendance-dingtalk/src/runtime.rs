@@ -18,7 +18,7 @@ use crate::api::{ApiConfig, DingTalkApi};
 use crate::config::DingTalkConfig;
 use crate::failed_push::{FailedPushPoller, FailedPushes};
 use crate::jobs::{queue_of, AppPulls, PullRouting};
-use crate::reconcile::DingTalkPuller;
+use crate::reconcile::{ApprovalPuller, DingTalkPuller};
 use crate::rederive::DingTalkRetranslator;
 use crate::stream::{self, StreamApp, StreamOptions};
 use crate::DingTalkApp;
@@ -165,7 +165,16 @@ pub fn start(apps: &[DingTalkConfig], hub: &HubContext) -> VendorRuntime {
                 tenant: app.corp_id.clone(),
                 employee_ids: app.roster.clone(),
             },
-            puller: Arc::new(DingTalkPuller { api, zone }),
+            puller: Arc::new(DingTalkPuller {
+                approvals: ApprovalPuller::new(
+                    api.clone(),
+                    zone,
+                    app.app().translation.process_kinds,
+                    app.approval_lookback_days,
+                ),
+                api,
+                zone,
+            }),
             calls: calls.clone(),
         }));
     }

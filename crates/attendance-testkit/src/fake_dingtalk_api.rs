@@ -1,9 +1,9 @@
 //! The fake DingTalk open APIs over real HTTP (protocol §4, §5): the app
 //! accessToken, `topapi/attendance/getupdatedata`, `attendance/list`,
 //! `attendance/listRecord`, `call_back/get_call_back_failed_result` and
-//! `v1.0/workflow/processInstances` (one approval instance),
-//! serving data a test sets, checking DingTalk's limits (≤ 50 users, ≤ 7
-//! days, page size ≤ 50), with fault injection (`-1` / `90002` for the next
+//! the v1.0 workflow API (`workflow.rs`: one approval instance, a
+//! template's instance ids), serving data a test sets, checking DingTalk's
+//! limits (≤ 50 users, ≤ 7 days, page size ≤ 50), with fault injection (`-1` / `90002` for the next
 //! calls, tokens that stop being valid) and every call recorded.
 //!
 //! [`FakeDingTalkApi::serve`] runs it alone on 127.0.0.1:0; the same
@@ -21,6 +21,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
 use serde_json::{json, Value};
+
+mod workflow;
 
 /// The errcode the fake answers for a malformed request (DingTalk's
 /// "不合法的参数").
@@ -55,6 +57,7 @@ struct ApiState {
     failed_page_size: usize,
     /// Approval instances by processInstanceId: the `result` object.
     instances: HashMap<String, Value>,
+    workflow: workflow::WorkflowState,
     calls: Vec<ApiCall>,
 }
 
@@ -105,7 +108,14 @@ impl FakeDingTalkApi {
             .route("/attendance/list", post(list_results))
             .route("/attendance/listRecord", post(list_records))
             .route("/call_back/get_call_back_failed_result", get(failed_result))
-            .route("/v1.0/workflow/processInstances", get(process_instance))
+            .route(
+                "/v1.0/workflow/processInstances",
+                get(workflow::process_instance),
+            )
+            .route(
+                "/v1.0/workflow/processes/instanceIds/query",
+                post(workflow::instance_ids),
+            )
             .with_state(self.clone())
     }
 
@@ -242,44 +252,6 @@ fn gate(api: &FakeDingTalkApi, path: &str, query: &HashMap<String, String>) -> O
         ));
     }
     None
-}
-
-/// One approval instance (v1.0: the token in `x-acs-dingtalk-access-token`,
-/// errors as `{code, message}` with an HTTP status).
-async fn process_instance(
-    State(api): State<FakeDingTalkApi>,
-    headers: axum::http::HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let path = "processInstances";
-    let token = headers
-        .get("x-acs-dingtalk-access-token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    if !api.with(|s| s.valid_tokens.contains(&token)) {
-        return answer(
-            &api,
-            path,
-            StatusCode::UNAUTHORIZED,
-            json!({"code": "InvalidAuthentication", "message": "不合法的access_token"}),
-        );
-    }
-    let id = query.get("processInstanceId").cloned().unwrap_or_default();
-    match api.with(|s| s.instances.get(&id).cloned()) {
-        Some(result) => answer(
-            &api,
-            path,
-            StatusCode::OK,
-            json!({"result": result, "success": "true"}),
-        ),
-        None => answer(
-            &api,
-            path,
-            StatusCode::BAD_REQUEST,
-            json!({"code": "InvalidParameter.ProcessInstanceId", "message": "审批实例不存在"}),
-        ),
-    }
 }
 
 async fn access_token(State(api): State<FakeDingTalkApi>, Json(body): Json<Value>) -> Response {

@@ -61,6 +61,19 @@ pub trait DayPuller: Send + Sync {
         window: Window,
         received_time: Timestamp,
     ) -> Result<Pulled, PullError>;
+    /// [`DayPuller::pull`] within a pass that covers every employee of the
+    /// tenant (`whole_tenant`) or only some: a vendor that can list a whole
+    /// tenant at once (rather than employee by employee) does so then.
+    async fn pull_in_pass(
+        &self,
+        tenant: &str,
+        employees: &[String],
+        window: Window,
+        received_time: Timestamp,
+        _whole_tenant: bool,
+    ) -> Result<Pulled, PullError> {
+        self.pull(tenant, employees, window, received_time).await
+    }
 }
 
 /// What a pass over every employee of its tenants may signal. A targeted
@@ -206,7 +219,7 @@ pub async fn run_pass(
         let source = puller.source(tenant);
         for span in window.spans(puller.max_days_per_pull()) {
             let pulled = puller
-                .pull(tenant, &ids, span, received_time)
+                .pull_in_pass(tenant, &ids, span, received_time, signals.is_some())
                 .await
                 .map_err(PassError::Pull)?;
             if !pulled.complete {

@@ -31,7 +31,9 @@ pub struct InstanceHint {
 /// payroll) or its state says no outcome.
 ///
 /// Kind: the event's, else `process_kinds[processCode]`, else a form with a
-/// `DDHolidayField` (the leave suite) is leave. Status: `RUNNING` pending,
+/// `DDHolidayField` (the leave suite) is leave. Period: the leave suite's or
+/// a `DDDateRangeField`'s; a punch correction's instant, its `DDDateField`
+/// (also its start, so it sorts and buckets by the day it corrects). Status: `RUNNING` pending,
 /// `TERMINATED` withdrawn, `COMPLETED` with `result` `agree` approved and
 /// `refuse` rejected (the SDK's `status`/`result`).
 pub fn approval_from_instance(
@@ -88,6 +90,15 @@ pub fn approval_from_instance(
         fill_period(pull, &mut approval, &text(&period["value"]));
         if holiday.is_some() {
             approval.leave_type = period_leave_type(&text(&period["value"]));
+        }
+    }
+    if kind == ApprovalKind::PunchCorrection && approval.start_time.is_none() {
+        // A 补卡 form states the instant it corrects, in a date field.
+        if let Some(at) = component(&["DDDateField"])
+            .and_then(|field| pull.approval_time(&text(&field["value"]), SpanEdge::Start))
+        {
+            approval.corrected_time = Some(at);
+            approval.start_time = Some(at);
         }
     }
     Some(approval)

@@ -18,8 +18,9 @@
 //! no `bizId`, and the store lets a pulled punch meet the stored one on them.
 //!
 //! `mod.rs` holds who pulled; `check_points.rs` numbers and builds the check
-//! points both result APIs report; `update_data.rs`, `list.rs` and
-//! `failed_item.rs` read one answer each. Vendor values become model values
+//! points both result APIs report; `update_data.rs`, `list.rs`,
+//! `instance.rs` and `failed_item.rs` read one answer each; `workflow.rs`
+//! reads approval instances together (revocations and modifications). Vendor values become model values
 //! in [`crate::mapping`].
 
 mod check_points;
@@ -27,6 +28,7 @@ mod failed_item;
 mod instance;
 mod list;
 mod update_data;
+mod workflow;
 
 #[cfg(test)]
 mod tests;
@@ -35,6 +37,7 @@ pub use failed_item::failed_push_delivery;
 pub use instance::{approval_from_instance, InstanceHint};
 pub use list::{punches_from_records, record_instance_id, shift_results_from_list};
 pub use update_data::facts_from_update_data;
+pub use workflow::{approvals_from_instances, biz_action, linked_ids, BizAction, ReadInstance};
 
 use attendance_adapter_kit::translation::pull_provenance;
 use attendance_proto::ingest::{Delivery, Fact};

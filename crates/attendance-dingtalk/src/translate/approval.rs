@@ -61,6 +61,17 @@ impl Inbound<'_> {
         let change: ApproveStatusChange = self.parse()?;
         require("processInstanceId", &change.process_instance_id)?;
         require("status", &change.status)?;
+        if !change.main_process_instance_id.is_empty()
+            && change.main_process_instance_id != change.process_instance_id
+        {
+            // An instance made to revoke or modify an approved one (it names
+            // its main instance): whether it is an approval of its own or a
+            // revocation, which must never read as one, only the instance
+            // says (`bizAction`). It is read
+            // ([`super::triggers::approval_pulls`]) and resolved with the
+            // instance it names.
+            return Ok(Vec::new());
+        }
         let status = mapping::approve_status(&change.status);
         if status == ApprovalStatus::Unspecified {
             // `finish` says the approval completed, not whether it was

@@ -11,7 +11,10 @@
 //! - `listrecord_*`: an `attendance/listRecord` answer, punches;
 //! - `instance_*`: a `/v1.0/workflow/processInstances` answer, read for the
 //!   event named by its `"event"` key (`processCode`, and the
-//!   `bizCategoryId` or `approveType` it stated as `kind`).
+//!   `bizCategoryId` or `approveType` it stated as `kind`);
+//! - `workflow_*`: several instances, as reconciliation lists and reads
+//!   them (`"instances"`: each with the `processCode` it was listed under,
+//!   its `processInstanceId` and the answer's `result`), resolved together.
 //!
 //! A fixture may carry two top-level keys of its own, removed before it is
 //! fed through the adapter: `"source"`, the documentation page or SDK file
@@ -30,8 +33,8 @@ use attendance_dingtalk::config::DingTalkConfig;
 use attendance_dingtalk::jobs::PullRouting;
 use attendance_dingtalk::mapping::{approval_kind_of_category, approve_type_kind};
 use attendance_dingtalk::pull::{
-    approval_from_instance, facts_from_update_data, punches_from_records, shift_results_from_list,
-    InstanceHint, PullSource,
+    approval_from_instance, approvals_from_instances, facts_from_update_data, punches_from_records,
+    shift_results_from_list, InstanceHint, PullSource, ReadInstance,
 };
 use attendance_dingtalk::{translate_stream, DingTalkApp};
 use attendance_proto::ingest::Fact;
@@ -114,8 +117,27 @@ fn check(fixture: &Path) {
             &answer()["result"],
         );
         render_facts(None, approval.into_iter().map(Fact::Approval).collect())
+    } else if name.starts_with("workflow_") {
+        let instances = answer()["instances"]
+            .as_array()
+            .expect("a workflow fixture lists instances")
+            .iter()
+            .map(|listed| {
+                let id = listed["processInstanceId"].as_str().unwrap_or_default();
+                let hint = InstanceHint {
+                    instance_id: id.into(),
+                    process_code: listed["processCode"].as_str().unwrap_or_default().into(),
+                    ..InstanceHint::default()
+                };
+                let value = listed["result"].clone();
+                (id.to_owned(), ReadInstance { hint, value })
+            })
+            .collect();
+        let approvals =
+            approvals_from_instances(&pull(), &app.translation.process_kinds, &instances);
+        render_facts(None, approvals.into_iter().map(Fact::Approval).collect())
     } else {
-        panic!("{name}: the prefix names no path (stream_, getupdatedata_, list_, listrecord_, instance_)");
+        panic!("{name}: the prefix names no path (stream_, getupdatedata_, list_, listrecord_, instance_, workflow_)");
     };
     assert_expected(fixture, &actual);
 }
