@@ -8,6 +8,7 @@ use attendance_proto::hub::HubStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::cross_check::ReportCheckingApp;
 use crate::health::ConnectionHealth;
 use crate::reconcile::{ReconcilingApp, Schedule};
 use crate::rederive::Retranslator;
@@ -58,6 +59,8 @@ pub struct VendorRuntime {
     pub reconcilers: Vec<Arc<ReconcilingApp>>,
     /// Every configured app's translation of its stored deliveries.
     pub retranslators: Vec<Arc<dyn Retranslator>>,
+    /// Apps whose vendor report the CheckReportTotals call can read.
+    pub report_checkers: Vec<Arc<ReportCheckingApp>>,
 }
 
 impl VendorRuntime {
@@ -68,6 +71,7 @@ impl VendorRuntime {
         self.health.extend(other.health);
         self.reconcilers.extend(other.reconcilers);
         self.retranslators.extend(other.retranslators);
+        self.report_checkers.extend(other.report_checkers);
         self
     }
 }

@@ -219,6 +219,7 @@ impl Hub {
             health: connections,
             reconcilers,
             retranslators,
+            report_checkers,
         } = vendors;
         let scheduled = tokio::spawn(run_schedule(
             reconcilers.clone(),
@@ -237,6 +238,7 @@ impl Hub {
             reconcilers,
             schedule: config.reconciliation.clone(),
             retranslators,
+            report_checkers,
             retention: config.retention.clone(),
             connections: connections.clone(),
         };
