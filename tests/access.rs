@@ -12,9 +12,9 @@ use std::time::Duration;
 use attendance_proto::v1::admin_service_client::AdminServiceClient;
 use attendance_proto::v1::attendance_service_client::AttendanceServiceClient;
 use attendance_proto::v1::{
-    subscribe_request, GetDailyAttendanceRequest, GetIngestStatsRequest, ListApprovalsRequest,
-    ListPunchesRequest, ListReconciledDaysRequest, ListShiftResultsRequest, LogEntry,
-    ReconcileRequest, RederiveRequest, Source, SubscribeFilter, SubscribeRequest,
+    subscribe_request, CheckReportTotalsRequest, GetDailyAttendanceRequest, GetIngestStatsRequest,
+    ListApprovalsRequest, ListPunchesRequest, ListReconciledDaysRequest, ListShiftResultsRequest,
+    LogEntry, ReconcileRequest, RederiveRequest, Source, SubscribeFilter, SubscribeRequest,
     SubscribeResponse, Vendor,
 };
 use attendance_server::hash_token;
@@ -350,6 +350,11 @@ async fn clients_are_refused_beyond_their_services_and_tenants() {
     // An administrator of one tenant may re-derive that tenant only; calls
     // on the whole hub need every tenant.
     let mut auditor = admin_as(&hub, AUDITOR_TOKEN).await;
+    let report_check = |tenant: &str| CheckReportTotalsRequest {
+        tenant: tenant.into(),
+        month: "2021-03".into(),
+        ..CheckReportTotalsRequest::default()
+    };
     let rederive = |tenant: &str| RederiveRequest {
         vendor: Vendor::Feishu as i32,
         tenant: tenant.into(),
@@ -369,9 +374,20 @@ async fn clients_are_refused_beyond_their_services_and_tenants() {
             .get_ingest_stats(GetIngestStatsRequest {})
             .await
             .unwrap_err(),
+        auditor
+            .check_report_totals(report_check(TENANT_B))
+            .await
+            .unwrap_err(),
     ] {
         assert_refused(&refused, Code::PermissionDenied, "TENANT_NOT_PERMITTED");
     }
+    // The cross-check of its own tenant passes the grant (and is refused
+    // only because no Feishu app reads a report).
+    let own = auditor
+        .check_report_totals(report_check(TENANT_A))
+        .await
+        .unwrap_err();
+    assert_eq!(own.code(), Code::InvalidArgument, "{own:?}");
     let ops = admin_as(&hub, OPS_TOKEN)
         .await
         .rederive(rederive(""))

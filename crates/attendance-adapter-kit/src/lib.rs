@@ -6,6 +6,7 @@
 pub mod api;
 pub mod config;
 pub mod connection;
+pub mod cross_check;
 pub mod error;
 pub mod health;
 pub mod jobs;

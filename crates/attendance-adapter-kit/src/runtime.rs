@@ -9,6 +9,7 @@ use attendance_proto::v1::Vendor;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::cross_check::ReportCheckingApp;
 use crate::health::ConnectionHealth;
 use crate::reconcile::{ReconcilingApp, Schedule};
 use crate::rederive::Retranslator;
@@ -62,6 +63,8 @@ pub struct VendorRuntime {
     pub unreconciled: Vec<UnreconciledApp>,
     /// Every configured app's translation of its stored deliveries.
     pub retranslators: Vec<Arc<dyn Retranslator>>,
+    /// Apps whose vendor report the CheckReportTotals call can read.
+    pub report_checkers: Vec<Arc<ReportCheckingApp>>,
 }
 
 impl VendorRuntime {
@@ -73,6 +76,7 @@ impl VendorRuntime {
         self.reconcilers.extend(other.reconcilers);
         self.unreconciled.extend(other.unreconciled);
         self.retranslators.extend(other.retranslators);
+        self.report_checkers.extend(other.report_checkers);
         self
     }
 }

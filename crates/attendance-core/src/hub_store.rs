@@ -2,15 +2,16 @@
 //! reconcile, one-replica-at-a-time claims, metered vendor calls and the
 //! durable job queue.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use attendance_proto::hub::{
     Claim, DeliveryScope, HubStore, KnownEmployee, StoredDelivery, TakenJob,
 };
 use attendance_proto::ingest::{Delivery, Job, Recognition, SinkError};
-use attendance_proto::v1::{Channel, Vendor};
+use attendance_proto::v1::{Approval, Channel, Vendor};
 
+use crate::page::{ApprovalQuery, TenantScope, MAX_PAGE_SIZE};
 use crate::time::now_micros;
 use crate::{Store, StoreError};
 
@@ -21,6 +22,11 @@ fn unavailable(error: StoreError) -> SinkError {
 
 fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Microseconds since the epoch; an instant before it reads as the epoch.
+fn micros_at(at: SystemTime) -> i64 {
+    micros(at.duration_since(UNIX_EPOCH).unwrap_or_default())
 }
 
 impl Store {
@@ -148,5 +154,36 @@ impl HubStore for Store {
             .stored_deliveries(scope, after, limit)
             .await
             .map_err(unavailable)
+    }
+
+    async fn employee_approvals(
+        &self,
+        vendor: Vendor,
+        tenant: &str,
+        employee_id: &str,
+        from: SystemTime,
+        until: SystemTime,
+    ) -> Result<Vec<Approval>, SinkError> {
+        // The list query both engines answer, page after page: an employee's
+        // month holds a handful of approvals, so this is one page in practice.
+        let mut query = ApprovalQuery {
+            tenant: tenant.to_owned(),
+            scope: TenantScope::All,
+            employee_id: employee_id.to_owned(),
+            vendor: vendor as i32,
+            start_us: Some(micros_at(from)),
+            end_us: Some(micros_at(until)),
+            page_size: MAX_PAGE_SIZE as i32,
+            page_token: String::new(),
+        };
+        let mut approvals = Vec::new();
+        loop {
+            let page = self.list_approvals(&query).await.map_err(unavailable)?;
+            approvals.extend(page.items);
+            if page.next_page_token.is_empty() {
+                return Ok(approvals);
+            }
+            query.page_token = page.next_page_token;
+        }
     }
 }

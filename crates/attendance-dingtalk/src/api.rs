@@ -297,7 +297,7 @@ impl DingTalkApi {
     /// One authorized oapi call: paced, metered, busy and rate-limit answers
     /// retried with backoff, the token refreshed once if DingTalk refuses it.
     /// Answers the whole body of an `errcode: 0` answer.
-    async fn oapi(
+    pub(crate) async fn oapi(
         &self,
         method: reqwest::Method,
         path: &str,

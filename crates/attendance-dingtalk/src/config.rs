@@ -68,6 +68,15 @@ pub struct DingTalkConfig {
     /// in `listRecord`, to find the day it corrected.
     #[serde(default = "default_supply_lookback_days")]
     pub supply_lookback_days: u32,
+    /// An administrator's userId, for reading the leave types when the
+    /// CheckReportTotals call compares leave with the smart report; empty:
+    /// leave is not compared.
+    #[serde(default)]
+    pub report_op_user_id: String,
+    /// The smart report's overtime columns by exact name; empty: columns
+    /// whose name holds 加班 (and no 次 or 天), only the totals (总) if any.
+    #[serde(default)]
+    pub report_overtime_columns: Vec<String>,
 }
 
 fn default_api_base_url() -> String {

@@ -11,7 +11,8 @@
 //! `stream` is the Stream client: it dials DingTalk's gateway and commits
 //! each event through a sink before acknowledging it.
 //! `jobs` and `failed_push` are the background work (durable pull jobs,
-//! failed-push recovery); `config` is the `[[dingtalk]]` section and
+//! failed-push recovery); `report` reads the smart attendance report for
+//! the kit's cross-check of leave and overtime totals; `config` is the `[[dingtalk]]` section and
 //! `runtime::start` plugs the adapter into the hub.
 //! This crate knows nothing of storage and binds no socket.
 //!
@@ -29,6 +30,7 @@ pub mod mapping;
 pub mod pull;
 pub mod reconcile;
 pub mod rederive;
+pub mod report;
 pub mod runtime;
 pub mod stream;
 pub mod stream_frame;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use attendance_adapter_kit::connection::watched_connection;
+use attendance_adapter_kit::cross_check::ReportCheckingApp;
 use attendance_adapter_kit::jobs::JobWorker;
 use attendance_adapter_kit::meter::CallCounter;
 use attendance_adapter_kit::reconcile::{ReconcilingApp, Roster};
@@ -20,6 +21,7 @@ use crate::failed_push::{FailedPushPoller, FailedPushes};
 use crate::jobs::{queue_of, AppPulls, PullRouting};
 use crate::reconcile::{ApprovalPuller, DingTalkPuller};
 use crate::rederive::DingTalkRetranslator;
+use crate::report::{DingTalkReport, ReportSettings};
 use crate::stream::{self, StreamApp, StreamOptions};
 use crate::DingTalkApp;
 use attendance_adapter_kit::rederive::Retranslator;
@@ -156,6 +158,26 @@ pub fn start(apps: &[DingTalkConfig], hub: &HubContext) -> VendorRuntime {
             runtime
                 .tasks
                 .push(tokio::spawn(poller.run(hub.stop.clone())));
+        }
+        // The report is the corp's: an app that does not name it cannot be
+        // matched to a CheckReportTotals request.
+        if !app.corp_id.is_empty() {
+            runtime.report_checkers.push(Arc::new(ReportCheckingApp {
+                vendor: Vendor::Dingtalk,
+                app: app.name.clone(),
+                tenant: app.corp_id.clone(),
+                zone,
+                roster: app.roster.clone(),
+                source: Arc::new(DingTalkReport {
+                    api: api.clone(),
+                    zone,
+                    settings: ReportSettings {
+                        op_user_id: app.report_op_user_id.clone(),
+                        overtime_columns: app.report_overtime_columns.clone(),
+                    },
+                }),
+                calls: calls.clone(),
+            }));
         }
         runtime.reconcilers.push(Arc::new(ReconcilingApp {
             vendor: Vendor::Dingtalk,

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use crate::ingest::{DeliverySink, Job, SinkError};
-use crate::v1::{Channel, Vendor};
+use crate::v1::{Approval, Channel, Vendor};
 
 /// Held while this replica runs singleton work; dropping it releases the work.
 pub type Claim = Box<dyn Send + Sync>;
@@ -105,4 +105,15 @@ pub trait HubStore: DeliverySink {
         after: i64,
         limit: usize,
     ) -> Result<Vec<StoredDelivery>, SinkError>;
+    /// The current revision of every approval of one employee of `tenant`
+    /// whose span overlaps `[from, until)`, whatever its kind or status, in
+    /// start order. Reads only: a cross-check compares them with the vendor.
+    async fn employee_approvals(
+        &self,
+        vendor: Vendor,
+        tenant: &str,
+        employee_id: &str,
+        from: SystemTime,
+        until: SystemTime,
+    ) -> Result<Vec<Approval>, SinkError>;
 }

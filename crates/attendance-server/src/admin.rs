@@ -1,12 +1,14 @@
 //! `attendance.v1.AdminService`: reconciliation, re-derivation and retention
-//! on demand, and ingest statistics. Each acts on every tenant, and so needs a
+//! on demand, ingest statistics, and the cross-check of approved totals
+//! against the vendors' reports. Each acts on every tenant, and so needs a
 //! client of every tenant, except a re-derivation that names one of the
-//! client's tenants.
+//! client's tenants and a cross-check, which always names one.
 
 use std::sync::Arc;
 
 use std::time::SystemTime;
 
+use attendance_adapter_kit::cross_check::{check_report_totals, ReportCheckingApp};
 use attendance_adapter_kit::health::ConnectionHealth;
 use attendance_adapter_kit::reconcile::{reconcile_request, ReconcilingApp, Schedule};
 use attendance_adapter_kit::rederive::{rederive, Retranslator};
@@ -15,15 +17,18 @@ use attendance_core::Store;
 use attendance_proto::hub::DeliveryScope;
 use attendance_proto::v1::admin_service_server::AdminService;
 use attendance_proto::v1::{
-    ApplyRetentionRequest, ApplyRetentionResponse, GetIngestStatsRequest, GetIngestStatsResponse,
-    IngestSource, ListSourcesRequest, ListSourcesResponse, ReconcileRequest, ReconcileResponse,
-    RederiveRequest, RederiveResponse, Vendor, VendorCallCount,
+    ApplyRetentionRequest, ApplyRetentionResponse, CheckReportTotalsRequest,
+    CheckReportTotalsResponse, GetIngestStatsRequest, GetIngestStatsResponse, IngestSource,
+    ListSourcesRequest, ListSourcesResponse, ReconcileRequest, ReconcileResponse, RederiveRequest,
+    RederiveResponse, Vendor, VendorCallCount,
 };
 use tonic::{Request, Response, Status};
 
 use crate::access::Caller;
 use crate::config::RetentionConfig;
-use crate::error::{invalid_field, reconcile_refused, retention_running, sink_status, status_of};
+use crate::error::{
+    check_status, invalid_field, reconcile_refused, retention_running, sink_status, status_of,
+};
 
 pub(crate) struct AdminApi {
     pub store: Store,
@@ -31,6 +36,7 @@ pub(crate) struct AdminApi {
     pub unreconciled: Vec<UnreconciledApp>,
     pub schedule: Schedule,
     pub retranslators: Vec<Arc<dyn Retranslator>>,
+    pub report_checkers: Vec<Arc<ReportCheckingApp>>,
     pub retention: RetentionConfig,
     /// This replica's vendor connections, for `ListSources`.
     pub connections: Arc<Vec<ConnectionHealth>>,
@@ -110,6 +116,26 @@ impl AdminService for AdminApi {
             facts_unchanged: count(report.facts_unchanged),
             facts_superseded: count(report.facts_superseded),
         }))
+    }
+
+    async fn check_report_totals(
+        &self,
+        request: Request<CheckReportTotalsRequest>,
+    ) -> Result<Response<CheckReportTotalsResponse>, Status> {
+        let tenant = &request.get_ref().tenant;
+        if tenant.is_empty() {
+            return Err(invalid_field(
+                "tenant",
+                "name the tenant whose report is read",
+            ));
+        }
+        Caller::of(&request)?.check_tenant(tenant)?;
+        let request = request.into_inner();
+        tracing::info!(vendor = request.vendor, app = %request.app, tenant = %request.tenant, month = %request.month, "report totals check requested");
+        check_report_totals(&self.report_checkers, &self.store, &request)
+            .await
+            .map(Response::new)
+            .map_err(check_status)
     }
 
     async fn list_sources(

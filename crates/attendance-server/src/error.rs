@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use attendance_adapter_kit::cross_check::CheckError;
 use attendance_adapter_kit::reconcile::ReconcileRequestError;
 use attendance_core::StoreError;
 use attendance_proto::ingest::SinkError;
@@ -136,6 +137,23 @@ pub(crate) fn sink_status(error: SinkError) -> Status {
         "STORAGE_UNAVAILABLE",
         ErrorDetails::new(),
     )
+}
+
+/// Maps a cross-check that could not run: a request field at fault, or the
+/// hub's approvals unreadable (read only: nothing was changed).
+pub(crate) fn check_status(error: CheckError) -> Status {
+    match error {
+        CheckError::Invalid { field, problem } => invalid_field(field, &problem),
+        CheckError::Store(error) => {
+            tracing::error!(%error, "storage failure");
+            with_info(
+                Code::Unavailable,
+                "storage is unavailable; nothing was changed, retry later".into(),
+                "STORAGE_UNAVAILABLE",
+                ErrorDetails::new(),
+            )
+        }
+    }
 }
 
 /// Maps a refused call: UNAUTHENTICATED without a known token,

@@ -220,6 +220,7 @@ impl Hub {
             reconcilers,
             unreconciled,
             retranslators,
+            report_checkers,
         } = vendors;
         let scheduled = tokio::spawn(run_schedule(
             reconcilers.clone(),
@@ -239,6 +240,7 @@ impl Hub {
             unreconciled,
             schedule: config.reconciliation.clone(),
             retranslators,
+            report_checkers,
             retention: config.retention.clone(),
             connections: connections.clone(),
         };

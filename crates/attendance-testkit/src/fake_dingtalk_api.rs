@@ -182,6 +182,12 @@ impl FakeDingTalkApi {
         self.with(|s| s.valid_tokens.clear());
     }
 
+    /// Whether `token` is one this fake issued and still honours, for the
+    /// routes of other fakes merged onto its base URL.
+    pub fn honours_token(&self, token: &str) -> bool {
+        self.with(|s| s.valid_tokens.iter().any(|t| t == token))
+    }
+
     pub fn tokens_issued(&self) -> u64 {
         self.with(|s| s.issued)
     }

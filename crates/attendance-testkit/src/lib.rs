@@ -5,6 +5,7 @@ pub mod database;
 pub mod dingtalk;
 pub mod fake_dingtalk;
 pub mod fake_dingtalk_api;
+pub mod fake_dingtalk_report;
 pub mod fake_feishu;
 pub mod fake_gateway;
 pub mod feishu;

@@ -470,6 +470,7 @@ fn encode_sequence(seq: i64) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+mod approvals;
 mod cursors;
 mod decisions;
 mod jobs;
