@@ -90,7 +90,7 @@ pub(super) fn afternoon_leave(day: NaiveDate) -> (Value, Period) {
         "事假"
     ]);
     let end = at(day + Days::days(1), 0, 0);
-    let period = (at(day, 12, 0), Some(end), 0.5, DurationUnit::HalfDays);
+    let period = (at(day, 12, 0), Some(end), 0.5, DurationUnit::Days);
     (component("DDHolidayField", form), period)
 }
 

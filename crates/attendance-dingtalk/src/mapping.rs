@@ -259,13 +259,14 @@ pub fn update_approval_status(gmt_finished: &str) -> (ApprovalStatus, String) {
     }
 }
 
-/// An `approve_list` item's `duration_unit` (§5; approvals.md §2.1), read
-/// by the words it contains.
+/// An `approve_list` item's `duration_unit` (§5; approvals.md §2.1), or a
+/// leave form's unit, read by the words it contains. `halfDay` is the leave
+/// type's granularity (its `leave_view_unit`), not the unit of the number:
+/// an afternoon is `0.5` and an afternoon plus the next morning `1.0`, so
+/// the duration is in days.
 pub fn update_duration_unit(duration_unit: &str) -> DurationUnit {
     let unit_text = duration_unit.to_ascii_lowercase();
-    if unit_text.contains("half") {
-        DurationUnit::HalfDays
-    } else if unit_text.contains("day") {
+    if unit_text.contains("day") {
         DurationUnit::Days
     } else if unit_text.contains("hour") {
         DurationUnit::Hours
