@@ -391,8 +391,16 @@ fn check(
         // The example config has no DingTalk app, whose report it reads:
         // refused, naming the tenant no app serves.
         let status = outcome.expect_err("no app reads that tenant's report");
-        assert_eq!(status.code(), Code::InvalidArgument, "{command}: {status:?}");
-        assert!(status.message().contains("tenant"), "{command}: {}", status.message());
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{command}: {status:?}"
+        );
+        assert!(
+            status.message().contains("tenant"),
+            "{command}: {}",
+            status.message()
+        );
         return;
     }
     let answers = outcome.unwrap_or_else(|status| panic!("{command}: {status:?}"));
