@@ -25,9 +25,9 @@ mod support;
 use support::*;
 
 const CLIENT_ID: &str = "dingclientappr0001";
-const CLIENT_SECRET: &str = "fake-dingtalk-secret";
-const TOKEN: &str = "mryue";
-const AES_KEY: &str = "Yue0EfdN5900c1ce5cf6A152c63DDe1808a60c5ecd7";
+const CLIENT_SECRET: &str = DINGTALK_CLIENT_SECRET;
+const TOKEN: &str = DINGTALK_CALLBACK_TOKEN;
+const AES_KEY: &str = DINGTALK_AES_KEY;
 const CORP: &str = "dingapprcorp01";
 const EMPLOYEES: usize = 12;
 
@@ -76,29 +76,19 @@ fn config(db: &TestDatabase, api_base: &str) -> String {
     let roster: Vec<String> = (0..EMPLOYEES)
         .map(|i| format!("'{}'", employee(i)))
         .collect();
+    let extra = format!(
+        "roster = [{}]\nprocess_kinds = {{ {} }}",
+        roster.join(", "),
+        kinds.join(", ")
+    );
     format!(
         r#"{server}
 [reconciliation]
 enabled = false   # passes run only when the test asks
 day_end_grace_hours = 0
-
-[[dingtalk]]
-name = "acme"
-client_id = "{CLIENT_ID}"
-client_secret = "{CLIENT_SECRET}"
-corp_id = "{CORP}"
-callback_token = "{TOKEN}"
-callback_aes_key = "{AES_KEY}"
-api_base_url = "{api_base}"
-oapi_base_url = "{api_base}"
-time_zone = "Asia/Shanghai"
-failed_push_poll_seconds = 0
-roster = [{roster}]
-process_kinds = {{ {kinds} }}
-"#,
+{app}"#,
         server = server_and_storage(db),
-        roster = roster.join(", "),
-        kinds = kinds.join(", "),
+        app = dingtalk_app(CLIENT_ID, CORP, api_base, &extra),
     )
 }
 

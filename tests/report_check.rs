@@ -24,34 +24,19 @@ mod support;
 use support::*;
 
 const CLIENT_ID: &str = "dingclientacme0001";
-const CLIENT_SECRET: &str = "fake-dingtalk-secret";
-const TOKEN: &str = "mryue";
-const AES_KEY: &str = "Yue0EfdN5900c1ce5cf6A152c63DDe1808a60c5ecd7";
+const CLIENT_SECRET: &str = DINGTALK_CLIENT_SECRET;
+const TOKEN: &str = DINGTALK_CALLBACK_TOKEN;
+const AES_KEY: &str = DINGTALK_AES_KEY;
 const CORP: &str = "dinge8a1b2c3";
 /// The report's overtime column.
 const OVERTIME_COLUMN: i64 = 9001;
 
 fn config(db: &TestDatabase, api_base: &str) -> String {
+    let extra = "roster = [\"carol\"]\nreport_op_user_id = \"manager01\"";
     format!(
-        r#"{server}
-[reconciliation]
-enabled = false
-
-[[dingtalk]]
-name = "acme"
-client_id = "{CLIENT_ID}"
-client_secret = "{CLIENT_SECRET}"
-corp_id = "{CORP}"
-callback_token = "{TOKEN}"
-callback_aes_key = "{AES_KEY}"
-api_base_url = "{api_base}"
-oapi_base_url = "{api_base}"
-time_zone = "Asia/Shanghai"
-roster = ["carol"]
-failed_push_poll_seconds = 0
-report_op_user_id = "manager01"
-"#,
-        server = server_and_storage(db)
+        "{server}\n[reconciliation]\nenabled = false\n{app}",
+        server = server_and_storage(db),
+        app = dingtalk_app(CLIENT_ID, CORP, api_base, extra),
     )
 }
 

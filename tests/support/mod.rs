@@ -28,6 +28,34 @@ pub const TASK_JSON: &str = include_str!("../../examples/feishu/user_task_update
 pub const FLOW_TOKEN: &str = "wz5vVgAqJ0cghdfdjdVuxeyTt8hvYHBg";
 pub const TASK_TOKEN: &str = "drIibiox5ZEZl5UvuRL3Uf3LNwD0fB6e";
 
+/// The DingTalk app credentials of the suites that sign callbacks (the
+/// callback token and key are DingTalk's documented sample).
+pub const DINGTALK_CLIENT_SECRET: &str = "fake-dingtalk-secret";
+pub const DINGTALK_CALLBACK_TOKEN: &str = "mryue";
+pub const DINGTALK_AES_KEY: &str = "Yue0EfdN5900c1ce5cf6A152c63DDe1808a60c5ecd7";
+
+/// A `[[dingtalk]]` app named `acme` of `corp`, taking callbacks, pulling
+/// from the fake at `api_base` in Asia/Shanghai without failed-push polls,
+/// and the lines of `extra`.
+pub fn dingtalk_app(client_id: &str, corp: &str, api_base: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[dingtalk]]
+name = "acme"
+client_id = "{client_id}"
+client_secret = "{DINGTALK_CLIENT_SECRET}"
+corp_id = "{corp}"
+callback_token = "{DINGTALK_CALLBACK_TOKEN}"
+callback_aes_key = "{DINGTALK_AES_KEY}"
+api_base_url = "{api_base}"
+oapi_base_url = "{api_base}"
+time_zone = "Asia/Shanghai"
+failed_push_poll_seconds = 0
+{extra}
+"#
+    )
+}
+
 /// The `[server]` and `[storage]` sections every suite's hub runs with:
 /// ephemeral ports, a one-second heartbeat, storage in `db`.
 pub fn server_and_storage(db: &TestDatabase) -> String {

@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
+use crate::api::approvals::yyyymmdd;
 use crate::api::{FeishuApi, APPROVAL_STATUSES};
 use crate::pull::{
     approval_from_remedy, approvals_from_day, gather, has_span, punch_from_flow,
@@ -25,10 +26,6 @@ use crate::pull::{
 pub struct FeishuPuller {
     pub api: FeishuApi,
     pub zone: Tz,
-}
-
-fn yyyymmdd(date: NaiveDate) -> u32 {
-    date.format("%Y%m%d").to_string().parse().expect("digits")
 }
 
 #[async_trait]

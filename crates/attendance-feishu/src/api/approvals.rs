@@ -168,7 +168,8 @@ pub struct UserRemedy {
     pub time_zone: String,
 }
 
-fn yyyymmdd(date: NaiveDate) -> u32 {
+/// A date as Feishu's `yyyyMMdd` number (work dates of every attendance query).
+pub(crate) fn yyyymmdd(date: NaiveDate) -> u32 {
     date.format("%Y%m%d")
         .to_string()
         .parse()

@@ -23,7 +23,7 @@ pub use approvals::{
 };
 pub use attendance_adapter_kit::api::{CallMeter, NoMeter};
 
-mod approvals;
+pub(crate) mod approvals;
 
 /// Feishu caps every attendance query at 50 users per call.
 pub const MAX_USERS_PER_CALL: usize = 50;
