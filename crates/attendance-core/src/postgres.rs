@@ -570,6 +570,11 @@ impl WriteTx for Write<'_> {
     }
 }
 
+/// How often, and how far apart, a refused claim is asked again (about a
+/// second in all).
+const CLAIM_ATTEMPTS: u32 = 20;
+const CLAIM_RETRY_PAUSE: Duration = Duration::from_millis(50);
+
 /// Holds a session advisory lock; closing the connection (never returning
 /// it to the pool) is what releases the lock when the claim is dropped.
 struct AdvisoryClaim(Option<PoolConnection<Postgres>>);
@@ -762,15 +767,27 @@ impl Engine for PostgresEngine {
 
     async fn claim(&self, name: &str) -> Result<Option<Claim>, StoreError> {
         let mut connection = self.reader.acquire().await?;
-        // Keyed by database and name: every replica of this database agrees,
-        // and other databases of the server never contend.
-        let granted: bool = sqlx::query_scalar(
-            "SELECT pg_try_advisory_lock(hashtextextended(current_database() || '/' || $1, 0))",
-        )
-        .bind(name)
-        .fetch_one(&mut *connection)
-        .await?;
-        Ok(granted.then(|| Box::new(AdvisoryClaim(Some(connection))) as Claim))
+        // A claim just dropped is released when the server sees its
+        // connection close, a moment later: a refusal is asked again for a
+        // short while before it stands, so a pass run right after another
+        // is not told one is running.
+        for attempt in 0..CLAIM_ATTEMPTS {
+            // Keyed by database and name: every replica of this database
+            // agrees, and other databases of the server never contend.
+            let granted: bool = sqlx::query_scalar(
+                "SELECT pg_try_advisory_lock(hashtextextended(current_database() || '/' || $1, 0))",
+            )
+            .bind(name)
+            .fetch_one(&mut *connection)
+            .await?;
+            if granted {
+                return Ok(Some(Box::new(AdvisoryClaim(Some(connection))) as Claim));
+            }
+            if attempt + 1 < CLAIM_ATTEMPTS {
+                tokio::time::sleep(CLAIM_RETRY_PAUSE).await;
+            }
+        }
+        Ok(None)
     }
 
     async fn take_jobs(
