@@ -1,21 +1,131 @@
-//! The finished week the approvals suite replays: its approval instances
-//! as the fake DingTalk API serves them, what the hub must end with for
-//! each, and the events DingTalk sends for them.
+//! The finished week of DingTalk approvals the suites replay: the app that
+//! receives them, its approval instances as the fake DingTalk API serves
+//! them, what the hub must end with for each, the events DingTalk sends for
+//! them and which of those are lost.
+
+#![allow(dead_code)] // each suite replays its own part of the week
 
 use chrono::{Duration as Days, NaiveDate, NaiveDateTime};
 use serde_json::{json, Value};
 
 use attendance_proto::v1::{ApprovalKind, ApprovalStatus, DurationUnit};
+use attendance_testkit::dingtalk::DingTalkCallbackSender;
+use attendance_testkit::fake_dingtalk_api::FakeDingTalkApi;
+use attendance_testkit::hub::HubProcess;
 
-use super::{employee, CORP, EMPLOYEES, TEMPLATES};
+use crate::support::{
+    at, dingtalk_app, DINGTALK_AES_KEY, DINGTALK_CALLBACK_TOKEN, DINGTALK_CLIENT_SECRET,
+};
 
-/// Seconds of a China Standard Time wall clock.
-pub(super) fn cst(at: NaiveDateTime) -> i64 {
-    at.and_utc().timestamp() - 8 * 3600
+pub(crate) mod checks;
+
+pub(super) const CLIENT_ID: &str = "dingclientappr0001";
+pub(super) const CLIENT_SECRET: &str = DINGTALK_CLIENT_SECRET;
+pub(super) const CORP: &str = "dingapprcorp01";
+pub(super) const EMPLOYEES: usize = 12;
+
+/// Template → (kind name in the config, kind, `bizCategoryId`, `approveType`).
+pub(super) const TEMPLATES: [(&str, &str, ApprovalKind, &str, &str); 5] = [
+    ("PROC-LEAVE", "leave", ApprovalKind::Leave, "", "LEAVE"),
+    (
+        "PROC-OT",
+        "overtime",
+        ApprovalKind::Overtime,
+        "attendance.batchovertime",
+        "OVERTIME",
+    ),
+    (
+        "PROC-TRIP",
+        "business_trip",
+        ApprovalKind::BusinessTrip,
+        "alitrip.business",
+        "OUT",
+    ),
+    (
+        "PROC-OUT",
+        "go_out",
+        ApprovalKind::GoOut,
+        "attendance.goout",
+        "TRAVEL",
+    ),
+    (
+        "PROC-SUPPLY",
+        "punch_correction",
+        ApprovalKind::PunchCorrection,
+        "attendance.supply",
+        "",
+    ),
+];
+
+pub(super) fn employee(i: usize) -> String {
+    format!("dt-e{i:02}")
 }
 
-pub(super) fn at(day: NaiveDate, hour: u32, minute: u32) -> NaiveDateTime {
-    day.and_hms_opt(hour, minute, 0).unwrap()
+/// The `[[dingtalk]]` section of the app `acme` of `CORP`: its roster and
+/// which template holds which kind, pulling from the fake at `api_base`.
+pub(super) fn app_section(api_base: &str) -> String {
+    let kinds: Vec<String> = TEMPLATES
+        .iter()
+        .map(|(code, kind, ..)| format!("'{code}' = '{kind}'"))
+        .collect();
+    let roster: Vec<String> = (0..EMPLOYEES)
+        .map(|i| format!("'{}'", employee(i)))
+        .collect();
+    let extra = format!(
+        "roster = [{}]\nprocess_kinds = {{ {} }}",
+        roster.join(", "),
+        kinds.join(", ")
+    );
+    dingtalk_app(CLIENT_ID, CORP, api_base, &extra)
+}
+
+/// The fake DingTalk API of `CORP` serving every instance, and its base URL.
+pub(super) async fn serve_week(instances: &[Instance]) -> (FakeDingTalkApi, String) {
+    let api = FakeDingTalkApi::new(CLIENT_ID, CLIENT_SECRET);
+    api.set_corp_id(CORP);
+    for instance in instances {
+        api.add_process_instance(instance.code, &instance.id, instance.result());
+    }
+    let base = api.serve().await;
+    (api, base)
+}
+
+/// Whether DingTalk's event never arrives: 30 % of them, those whose number
+/// ends in a digit below 3 after a deterministic shuffle.
+pub(super) fn lost(event: &Value) -> bool {
+    let number = event["eventId"].as_str().unwrap()[4..]
+        .parse::<usize>()
+        .unwrap();
+    (number * 7) % 10 < 3
+}
+
+/// Sends the app `acme` the events of every pushed instance but the lost ones.
+pub(super) async fn push_week(hub: &HubProcess, instances: &[Instance]) {
+    let sender = DingTalkCallbackSender::new(
+        &hub.http_url(),
+        "acme",
+        DINGTALK_CALLBACK_TOKEN,
+        DINGTALK_AES_KEY,
+        CLIENT_ID,
+    );
+    let mut counter = 0;
+    let (mut sent, mut dropped) = (0usize, 0usize);
+    for instance in instances.iter().filter(|i| i.pushed) {
+        for event in events(instance, &mut counter) {
+            if lost(&event) {
+                dropped += 1;
+                continue;
+            }
+            let answer = sender.post(&event.to_string()).await;
+            assert_eq!(answer.status, 200, "{}", hub.log());
+            sent += 1;
+        }
+    }
+    let all = sent + dropped;
+    assert!(
+        (dropped * 100 / all).abs_diff(30) <= 2,
+        "{dropped} of {all} events lost"
+    );
 }
 
 /// One approval instance as the fake serves it, and what the hub must hold.

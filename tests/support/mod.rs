@@ -9,10 +9,12 @@ use std::time::Duration;
 use attendance_proto::v1::admin_service_client::AdminServiceClient;
 use attendance_proto::v1::attendance_service_client::AttendanceServiceClient;
 use attendance_proto::v1::{
-    subscribe_request, subscribe_response, LogEntry, SubscribeRequest, SubscribeResponse,
+    subscribe_request, subscribe_response, Approval, ListApprovalsRequest, LogEntry,
+    SubscribeRequest, SubscribeResponse, Vendor,
 };
 use attendance_testkit::hub::HubProcess;
 use attendance_testkit::TestDatabase;
+use chrono::{Datelike, Duration as Days, NaiveDate, NaiveDateTime};
 use serde_json::Value;
 use tonic::transport::Channel;
 use tonic::Streaming;
@@ -90,6 +92,61 @@ app_id = "cli_a0c27934a1f8100b"
 verification_token = "{TASK_TOKEN}"
 "#
     )
+}
+
+/// A hub config whose reconciliation passes run only when a suite asks, and
+/// then signal every ended day at once (no grace after midnight, or a pass
+/// early on a Monday would leave last Sunday unsignalled), with the app
+/// sections `apps`.
+pub fn reconciling_on_request(db: &TestDatabase, apps: &str) -> String {
+    format!(
+        "{server}\n[reconciliation]\nenabled = false\nday_end_grace_hours = 0\n{apps}",
+        server = server_and_storage(db)
+    )
+}
+
+/// The Monday of the last finished week in China Standard Time, the zone of
+/// the approval suites' apps: recent enough for DingTalk's listing look-back,
+/// ended for both vendors' passes.
+pub fn last_finished_week() -> NaiveDate {
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive();
+    today - Days::days(i64::from(today.weekday().num_days_from_monday()) + 7)
+}
+
+/// Seconds of a China Standard Time wall clock.
+pub fn cst(at: NaiveDateTime) -> i64 {
+    at.and_utc().timestamp() - 8 * 3600
+}
+
+pub fn at(day: NaiveDate, hour: u32, minute: u32) -> NaiveDateTime {
+    day.and_hms_opt(hour, minute, 0).unwrap()
+}
+
+/// Every approval the hub lists of `vendor` (unspecified: of every vendor),
+/// page after page.
+pub async fn approvals_of(hub: &HubProcess, vendor: Vendor) -> Vec<Approval> {
+    let mut service = client(hub).await;
+    let mut approvals = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = service
+            .list_approvals(ListApprovalsRequest {
+                vendor: vendor as i32,
+                page_size: 100,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        approvals.extend(page.approvals);
+        if page.next_page_token.is_empty() {
+            return approvals;
+        }
+        page_token = page.next_page_token;
+    }
 }
 
 pub fn binary() -> &'static Path {
