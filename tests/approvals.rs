@@ -37,6 +37,7 @@ on_both_backends! {
 
         let now = chrono::Utc::now().timestamp();
         feishu::push_week(&hub, &specs, now).await;
+        feishu::checks::assert_a_revert_without_its_approval_is_read_from_its_instance(&hub, fake_feishu.api(), &specs, now).await;
         dingtalk::push_week(&hub, &instances).await;
         let before = dingtalk::checks::BeforePass::settle(&dingtalk_api).await;
 

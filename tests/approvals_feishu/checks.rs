@@ -1,18 +1,78 @@
-//! What a reconciliation pass over the Feishu week must leave and what comes
-//! after it: Feishu asked within its documented limits, every day of the
-//! week signalled, and later pushes and passes keeping Feishu's state.
+//! What the Feishu week must leave: a revert whose approval was never pushed
+//! read from its instance before any pass; after the pass, Feishu asked
+//! within its documented limits, every day of the week signalled, and later
+//! pushes and passes keeping Feishu's state.
 
 use std::collections::BTreeSet;
 
-use attendance_proto::v1::{subscribe_request, Vendor};
+use attendance_proto::v1::{subscribe_request, ApprovalStatus, Vendor};
 use attendance_testkit::fake_feishu::{FakeApprovalKind, FakeFeishuApi};
 use attendance_testkit::hub::HubProcess;
 use chrono::{Duration as Days, NaiveDate};
 
 use super::{
-    approved_push, assert_exactly_once, lost, reconcile_week, revert_push, sender, signalled, Spec,
+    approved_push, assert_exactly_once, is_about, lost, reconcile_week, revert_push, sender,
+    signalled, Spec,
 };
-use crate::support::{admin, approvals_of, entries_until_idle, everything, open_stream};
+use crate::support::{admin, approvals_of, entries_until_idle, everything, open_stream, WAIT};
+
+/// e1's leave lost its approved push; its revert came, naming neither
+/// employee nor dates. It never stood as an approval without an employee:
+/// its instance was read, and before any pass the hub holds the leave,
+/// withdrawn, with its employee and span. The approved push arriving after
+/// that, older than the revert, leaves it withdrawn.
+pub(crate) async fn assert_a_revert_without_its_approval_is_read_from_its_instance(
+    hub: &HubProcess,
+    api: &FakeFeishuApi,
+    specs: &[Spec],
+    now: i64,
+) {
+    let spec = specs
+        .iter()
+        .find(|s| lost(s, false) && !lost(s, true) && s.has_revert())
+        .unwrap();
+    let read = |stored: &[attendance_proto::v1::Approval]| {
+        stored
+            .iter()
+            .filter(|a| is_about(a, spec))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let started = std::time::Instant::now();
+    let found = loop {
+        let found = read(&approvals_of(hub, Vendor::Feishu).await);
+        if !found.is_empty() || started.elapsed() > WAIT {
+            break found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        found.len(),
+        1,
+        "{spec:?} read from its instance: {}",
+        hub.log()
+    );
+    assert_eq!(
+        found[0].status,
+        ApprovalStatus::Withdrawn as i32,
+        "{:#?}",
+        found[0]
+    );
+    assert_eq!(found[0].instance_id, spec.instance_code());
+    assert!(api.instance_reads().contains(&spec.instance_code()));
+
+    let late = sender(hub)
+        .post_plain(&approved_push(spec, now - 3600))
+        .await;
+    assert_eq!(late.status, 200);
+    let after = read(&approvals_of(hub, Vendor::Feishu).await);
+    assert_eq!(after.len(), 1);
+    assert_eq!(
+        after[0].status,
+        ApprovalStatus::Withdrawn as i32,
+        "the older push stays behind"
+    );
+}
 
 /// Every call within the documented limits: one status each, all of 0..4
 /// asked, nothing refused.

@@ -13,9 +13,9 @@ use attendance_proto::v1::RevisionKind;
 use sha2::{Digest, Sha256};
 
 use crate::fact::{
-    column_text, complete_from_previous, content_hash, decode_fact, encode_revision, matching_keys,
-    payroll_hash, received_time, row_of, set_business_key, take_raw_json, version_of, FactRow,
-    Identity,
+    amends_only, column_text, complete_from_previous, content_hash, decode_fact, encode_revision,
+    matching_keys, payroll_hash, received_time, row_of, set_business_key, take_raw_json,
+    version_of, FactRow, Identity,
 };
 use crate::StoreError;
 
@@ -514,6 +514,12 @@ async fn decide_facts<T: WriteTx>(
                 })
                 .unwrap_or_else(|| identity.business_key.clone());
             let canonical = identity.with_key(&owner);
+            if !current.contains_key(&canonical) && amends_only(&fact) {
+                // Nothing to amend: payroll never sees an approval without
+                // its employee. The delivery keeps it raw.
+                receipts[index].set_aside += 1;
+                continue;
+            }
             if owner != identity.business_key {
                 set_business_key(&mut fact, &owner);
             }

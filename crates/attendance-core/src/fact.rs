@@ -217,6 +217,13 @@ pub(crate) fn received_time(fact: &Fact) -> Option<i64> {
         .map(to_micros)
 }
 
+/// Whether a fact only amends one stored before it: an approval that names
+/// no employee (a Feishu revert carries only its instance and status) is
+/// no approval payroll can use on its own.
+pub(crate) fn amends_only(fact: &Fact) -> bool {
+    matches!(fact, Fact::Approval(a) if a.employee_id.is_empty())
+}
+
 /// The other keys a fact may already be stored under.
 pub(crate) fn matching_keys(fact: &Fact) -> &[String] {
     match fact {

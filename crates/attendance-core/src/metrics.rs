@@ -75,6 +75,8 @@ impl DeliveryLabels {
             .increment(receipt.appended as u64);
         metrics::counter!("attendance_hub_facts_superseded_total")
             .increment(receipt.superseded as u64);
+        metrics::counter!("attendance_hub_facts_set_aside_total")
+            .increment(receipt.set_aside as u64);
     }
 }
 

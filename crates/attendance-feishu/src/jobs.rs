@@ -1,8 +1,10 @@
-//! Feishu's pulls as durable jobs: the employee-days a committed push calls
-//! for (a `user_task.updated_v1` that names a day but not what changed),
-//! queued per app in the store with the push itself and worked by whichever
-//! replica takes them. The day is pulled as the reconciliation pass pulls
-//! it ([`FeishuPuller`]), so a job and a pass say the same of it.
+//! Feishu's pulls as durable jobs, queued per app in the store with the
+//! push that calls for them and worked by whichever replica takes them:
+//! the employee-days a push calls for (a `user_task.updated_v1` that names a
+//! day but not what changed), pulled as the reconciliation pass pulls them
+//! ([`FeishuPuller`]), so a job and a pass say the same of a day; and the
+//! instance of a revert, read so that a revert whose approval was never
+//! pushed still becomes that approval, withdrawn.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -15,10 +17,15 @@ use attendance_proto::ingest::Job;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use crate::pull::{approval_from_instance, PullSource, RevertedInstance};
 use crate::reconcile::FeishuPuller;
 
 /// The event type of a delivery a day job commits.
 pub const EMPLOYEE_DAY_PULL: &str = "employee_day_pull";
+/// The event type of a delivery a revert's instance read commits.
+pub const REVERTED_INSTANCE_READ: &str = "reverted_instance_read";
+/// The key prefix of instance reads; day jobs' keys start `day/`.
+const REVERT_KEY_PREFIX: &str = "revert/";
 
 /// The queue of one app's pulls.
 pub fn queue_of(app: &str) -> String {
@@ -49,7 +56,18 @@ impl DayPull {
     }
 }
 
-/// One app's day jobs: its puller and the store the facts commit to.
+impl RevertedInstance {
+    /// The job, keyed so that a revert delivered twice reads once.
+    pub fn job(&self, app: &str) -> Job {
+        Job {
+            queue: queue_of(app),
+            key: format!("{REVERT_KEY_PREFIX}{}/{}", self.tenant, self.instance_code),
+            payload: serde_json::to_string(self).expect("a reverted instance serializes"),
+        }
+    }
+}
+
+/// One app's jobs: its puller and the store the facts commit to.
 pub struct AppPulls {
     pub name: String,
     pub puller: Arc<FeishuPuller>,
@@ -59,8 +77,13 @@ pub struct AppPulls {
 #[async_trait]
 impl JobHandler for AppPulls {
     async fn run(&self, job: &TakenJob) -> Result<(), String> {
-        let day: DayPull = serde_json::from_str(&job.payload)
-            .map_err(|error| format!("unreadable job payload: {error}"))?;
+        let unreadable = |error: serde_json::Error| format!("unreadable job payload: {error}");
+        if job.key.starts_with(REVERT_KEY_PREFIX) {
+            let revert: RevertedInstance =
+                serde_json::from_str(&job.payload).map_err(unreadable)?;
+            return self.read_reverted_instance(&revert).await;
+        }
+        let day: DayPull = serde_json::from_str(&job.payload).map_err(unreadable)?;
         self.pull_day(&day).await
     }
 }
@@ -100,6 +123,46 @@ impl AppPulls {
             pulled = count,
             appended,
             "feishu employee-day pulled"
+        );
+        Ok(())
+    }
+
+    /// Reads a revert's instance and commits the approval it and the revert
+    /// state together (see [`crate::pull::approval_from_instance`]). Where
+    /// the approval is stored already this adds at most its detail.
+    pub async fn read_reverted_instance(&self, revert: &RevertedInstance) -> Result<(), String> {
+        let instance = self
+            .puller
+            .api
+            .get_approval_instance(&revert.instance_code)
+            .await
+            .map_err(|error| error.to_string())?;
+        let config = self.puller.api.config();
+        let pull = PullSource {
+            app: config.app.clone(),
+            app_id: config.app_id.clone(),
+            tenant: revert.tenant.clone(),
+            time_zone: self.puller.zone.name().to_string(),
+            received_time: SystemTime::now().into(),
+        };
+        let raw = serde_json::to_string(&instance.raw).unwrap_or_default();
+        let approval = approval_from_instance(&pull, revert, &instance, raw)?;
+        let source = self.puller.source(&revert.tenant);
+        let receipt = self
+            .store
+            .commit(pull_delivery(
+                &source,
+                REVERTED_INSTANCE_READ,
+                vec![attendance_proto::ingest::Fact::Approval(approval)],
+            ))
+            .await
+            .map_err(|error| error.to_string())?;
+        tracing::info!(
+            app = %self.name,
+            instance = %revert.instance_code,
+            appended = receipt.appended,
+            superseded = receipt.superseded,
+            "feishu reverted instance read"
         );
         Ok(())
     }

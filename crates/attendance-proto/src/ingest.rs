@@ -74,6 +74,11 @@ pub struct Receipt {
     /// Facts older (by the vendor's version) than the stored revision: kept
     /// raw with the delivery and counted, never applied.
     pub superseded: usize,
+    /// Approvals that name no employee (a Feishu revert) and meet no stored
+    /// approval: set aside, kept raw with their delivery, never a fact of
+    /// their own. What they amend arrives later under their key, or the
+    /// adapter's follow-up job resolves them from the vendor.
+    pub set_aside: usize,
 }
 
 impl Receipt {
@@ -83,6 +88,7 @@ impl Receipt {
         self.appended += other.appended;
         self.unchanged += other.unchanged;
         self.superseded += other.superseded;
+        self.set_aside += other.set_aside;
     }
 }
 

@@ -175,6 +175,32 @@ conformance! {
         assert_eq!(newer.appended, 1);
     };
 
+    a_revert_naming_no_employee_is_set_aside_until_its_approval_is_stored => |db: TestDatabase| async move {
+        let store = open(&db).await;
+        let mut revert = approval(ApprovalStatus::Withdrawn, 2_000);
+        revert.employee_id.clear();
+        revert.start_time = None;
+        revert.end_time = None;
+        revert.duration = 0.0;
+        // Its approval's push was lost: nothing to amend, so no approval
+        // without an employee reaches the log, and the delivery is kept.
+        let early = store.commit(delivery("revert", vec![Fact::Approval(revert.clone())])).await.unwrap();
+        assert_eq!(early, Receipt { set_aside: 1, ..Receipt::default() });
+        assert!(store.list_approvals(&ApprovalQuery::default()).await.unwrap().items.is_empty());
+        assert!(all_entries(&store).await.is_empty());
+        assert!(store.commit(delivery("revert", vec![])).await.unwrap().duplicate_delivery, "the delivery is stored");
+
+        // Once its approval is stored, the same revert amends it.
+        store.commit(delivery("approve", vec![Fact::Approval(approval(ApprovalStatus::Approved, 1_000))])).await.unwrap();
+        let applied = store.commit(delivery("revert-again", vec![Fact::Approval(revert)])).await.unwrap();
+        assert_eq!((applied.appended, applied.set_aside), (1, 0), "{applied:?}");
+        let current = store.list_approvals(&ApprovalQuery::default()).await.unwrap().items;
+        assert_eq!(current.len(), 1);
+        assert_eq!(current[0].status, ApprovalStatus::Withdrawn as i32);
+        assert_eq!(current[0].employee_id, "u1", "completed from the approval it amends");
+        assert_eq!(current[0].duration, 1.0);
+    };
+
     two_apps_of_one_tenant_delivering_the_same_fact_make_one_revision => |db: TestDatabase| async move {
         let store = open(&db).await;
         let mut from_hr = punch("t1", "r1", "u1", 100);

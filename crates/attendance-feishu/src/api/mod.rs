@@ -3,7 +3,8 @@
 //! tenant_access_token, throttling and its wait, or failure. The token cache,
 //! the per-app pacing, the bounded retries and the meter are the adapter
 //! kit's ([`attendance_adapter_kit::api`]). `approvals.rs` holds the
-//! approval queries and the mirrors of what they answer.
+//! approval queries and the mirrors of what they answer, `instance.rs` the
+//! approval API's instance read.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,9 @@ pub use approvals::{
 pub use attendance_adapter_kit::api::{CallMeter, NoMeter};
 
 pub(crate) mod approvals;
+mod instance;
+
+pub use instance::ApprovalInstance;
 
 /// Feishu caps every attendance query at 50 users per call.
 pub const MAX_USERS_PER_CALL: usize = 50;

@@ -1,6 +1,7 @@
 //! Records pulled from the attendance APIs, translated into the same facts,
 //! under the same business keys, as the pushed events they reconcile:
-//! punches and day results here, approvals in `approval.rs`.
+//! punches and day results here, approvals in `approval.rs`, the approval
+//! of a revert read from its instance in `instance.rs`.
 
 use attendance_adapter_kit::translation::pull_provenance;
 use attendance_proto::v1::{
@@ -12,11 +13,13 @@ use attendance_proto::Timestamp;
 mod approval;
 #[cfg(test)]
 mod approval_tests;
+mod instance;
 
 pub use approval::{
     approval_from_remedy, approvals_from_day, gather, has_span, PulledApproval,
     USER_APPROVALS_QUERY, USER_TASK_REMEDYS_QUERY,
 };
+pub use instance::{approval_from_instance, RevertedInstance, APPROVAL_INSTANCE_GET};
 
 use crate::api::{TaskRecord, UserFlow, UserTaskResult};
 use crate::mapping;

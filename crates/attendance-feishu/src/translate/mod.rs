@@ -26,6 +26,7 @@ use serde::Deserialize;
 pub use crate::app::Recipient;
 use crate::jobs::DayPull;
 use crate::mapping;
+use crate::pull::RevertedInstance;
 use crate::verify::VerifiedEvent;
 use crate::wire::{
     Envelope, StatusChange, UserFlowCreated, UserTaskUpdated, LEAVE_APPROVAL_REVERT,
@@ -72,7 +73,9 @@ pub fn translate(
     };
     let (recognition, facts) = recognized(translated);
     let jobs = if recipient.pulls {
-        context.pulls_called_for()
+        let mut jobs = context.pulls_called_for();
+        jobs.extend(context.instances_to_read(&facts));
+        jobs
     } else {
         Vec::new()
     };
@@ -215,6 +218,21 @@ impl Context<'_> {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// A revert names neither employee nor span: its instance is read
+    /// ([`crate::jobs`]) so that a revert whose approval was never pushed
+    /// still becomes that approval, and one that arrives before its
+    /// approval's push stays ahead of it.
+    fn instances_to_read(&self, facts: &[Fact]) -> Vec<Job> {
+        facts
+            .iter()
+            .filter_map(|fact| match fact {
+                Fact::Approval(approval) => RevertedInstance::of(self.event.tenant(), approval),
+                _ => None,
+            })
+            .map(|revert| revert.job(self.app))
+            .collect()
     }
 
     fn user_task_updated(&self) -> Result<Vec<Fact>, String> {

@@ -1,7 +1,8 @@
 //! The fake Feishu open APIs over real HTTP: tenant_access_token and the
 //! attendance queries, serving data a test sets, with fault injection
 //! (throttling with `x-ogw-ratelimit-reset`, tokens that stop being valid).
-//! The approval queries are in `approvals.rs`.
+//! The approval queries are in `approvals.rs`, the approval API's instance
+//! read in `instances.rs`.
 
 use std::sync::{Arc, Mutex};
 
@@ -13,6 +14,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::approvals::{query_user_approvals, query_user_task_remedys, FakeApproval};
+use super::instances::get_instance;
 
 /// One API call the fake answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +47,8 @@ pub(super) struct ApiState {
     pub(super) approval_requests: Vec<(String, Value)>,
     /// The fake's today, if a test set one (else today at UTC+8).
     pub(super) today: Option<chrono::NaiveDate>,
+    /// Every instance code the approval API's instance read was asked for.
+    pub(super) instance_reads: Vec<String>,
 }
 
 /// The API half of the fake Feishu; cheap to clone, shared with the test.
@@ -104,6 +108,7 @@ impl FakeFeishuApi {
                 "/open-apis/attendance/v1/user_task_remedys/query",
                 post(query_user_task_remedys),
             )
+            .route("/open-apis/approval/v4/instances/{code}", get(get_instance))
             .with_state(self.clone())
     }
 

@@ -61,6 +61,9 @@ pub struct FakeApproval {
     /// (Unix seconds) is in the asked range, with `user_id`, `status` and
     /// `time_zone` added.
     pub item: Value,
+    /// Its approval instance's code, which the approval API's instance
+    /// read answers to (`instances.rs`); empty: that read knows it not.
+    pub instance_code: String,
 }
 
 impl FakeApproval {
@@ -71,7 +74,14 @@ impl FakeApproval {
             status,
             time_zone: "Asia/Shanghai".into(),
             item,
+            instance_code: String::new(),
         }
+    }
+
+    /// The same approval, readable by its instance code.
+    pub fn with_instance_code(mut self, instance_code: &str) -> FakeApproval {
+        self.instance_code = instance_code.into();
+        self
     }
 
     /// The dates it is listed under by `user_approvals/query`.

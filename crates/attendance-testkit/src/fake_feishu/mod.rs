@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod approvals;
+pub mod instances;
 pub mod long_connection;
 
 use std::net::SocketAddr;
