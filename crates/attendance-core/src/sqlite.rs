@@ -61,6 +61,9 @@ fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
 const WRITER_CHECKPOINT_PAGES: &str = "4000";
 /// The writer's page cache: 64 MiB (negative is KiB, as SQLite counts it).
 const WRITER_CACHE_KIB: &str = "-65536";
+/// Rows a reader's query may queue before its thread waits: more than a
+/// subscription's catch-up read (1,024 entries).
+const READER_ROW_BUFFER: usize = 2_048;
 /// The least time between two checkpoints.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
@@ -87,7 +90,11 @@ impl SqliteEngine {
         let checkpointer = SqliteConnection::connect_with(&options(url)?).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
-            .connect_with(options(url)?)
+            // Rows cross from the connection's thread one channel send each;
+            // room for a whole catch-up read lets that thread run a query
+            // through instead of parking every 50 rows until the reader
+            // drains them.
+            .connect_with(options(url)?.row_buffer_size(READER_ROW_BUFFER))
             .await?;
         let checkpoints = tokio::spawn(checkpoint(checkpointer, changes));
         Ok((

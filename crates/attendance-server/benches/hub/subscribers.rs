@@ -40,6 +40,36 @@ const EMPLOYEES: Employees = Employees {
     count: 1_000,
 };
 
+/// The ceiling: the same rows and columns the hub reads, in order, on one
+/// connection of the bench's own with sqlx's defaults (a room for 2,048
+/// rows, as the hub's readers have, makes this loop slower, not faster);
+/// the rows read and their rate.
+async fn raw_read(url: &str) -> BenchResult<(u64, f64)> {
+    let mut db = SqliteConnection::connect(url)
+        .await
+        .map_err(|e| format!("open {url}: {e}"))?;
+    let started = Instant::now();
+    let mut rows = sqlx::query(
+        "SELECT l.seq, l.tenant, l.vendor, l.kind, l.revision_kind, l.employee_id, \
+         l.occurred_at_us, l.received_at_us, l.body, r.json FROM log l \
+         LEFT JOIN raw_documents r ON r.id = l.raw_id ORDER BY l.seq",
+    )
+    .fetch(&mut db);
+    let mut read = 0u64;
+    while let Some(row) = rows
+        .try_next()
+        .await
+        .map_err(|e| format!("raw read: {e}"))?
+    {
+        std::hint::black_box(row.get::<Vec<u8>, _>("body"));
+        read += 1;
+    }
+    let rate = read as f64 / started.elapsed().as_secs_f64();
+    drop(rows);
+    db.close().await.ok();
+    Ok((read, rate))
+}
+
 /// Row 10: a hub on SQLite whose log holds `replay_events()` entries (one
 /// webhook's entry, copied in SQL: building them through webhooks would
 /// take longer than the row), replayed from the beginning.
@@ -75,26 +105,8 @@ pub async fn replay(bench: &mut Bench) -> BenchResult<()> {
         .await
         .map_err(|e| format!("copy the entry: {e}"))?;
 
-    // The ceiling: the same rows and columns the hub reads, in order.
-    let started = Instant::now();
-    let mut rows = sqlx::query(
-        "SELECT l.seq, l.tenant, l.vendor, l.kind, l.revision_kind, l.employee_id, \
-         l.occurred_at_us, l.received_at_us, l.body, r.json FROM log l \
-         LEFT JOIN raw_documents r ON r.id = l.raw_id ORDER BY l.seq",
-    )
-    .fetch(&mut db);
-    let mut raw_read = 0u64;
-    while let Some(row) = rows
-        .try_next()
-        .await
-        .map_err(|e| format!("raw read: {e}"))?
-    {
-        std::hint::black_box(row.get::<Vec<u8>, _>("body"));
-        raw_read += 1;
-    }
-    let ceiling = raw_read as f64 / started.elapsed().as_secs_f64();
-    drop(rows);
     db.close().await.ok();
+    let (stored, before) = raw_read(&url).await?;
 
     let hub = RunningHub::start(&webhook_config(&url)).await?;
     let mut stream = hub
@@ -106,7 +118,7 @@ pub async fn replay(bench: &mut Bench) -> BenchResult<()> {
         .await?;
     let started = Instant::now();
     let mut replayed = 0u64;
-    while replayed < raw_read {
+    while replayed < stored {
         let item = tokio::time::timeout(Duration::from_secs(60), stream.message())
             .await
             .map_err(|_| format!("replay stalled after {replayed} entries"))?
@@ -117,6 +129,12 @@ pub async fn replay(bench: &mut Bench) -> BenchResult<()> {
         }
     }
     let rate = replayed as f64 / started.elapsed().as_secs_f64();
+    drop(stream);
+    hub.process.terminate().await;
+    // Read again once the hub has checkpointed the copy into the database
+    // file: the higher of the two reads is the ceiling.
+    let (_, after) = raw_read(&url).await?;
+    let ceiling = before.max(after);
     bench.table.push(
         Row::new(
             "10",
@@ -124,7 +142,11 @@ pub async fn replay(bench: &mut Bench) -> BenchResult<()> {
             Figure::PerSecond(rate),
         )
         .ceiling(Figure::PerSecond(ceiling))
-        .note("ceiling: raw sequential read of the same rows with sqlx; targets ≥ 200,000/s and ≥ 50 % of it"),
+        .note(format!(
+            "ceiling: raw sequential read of the same rows with sqlx, the higher of one before ({}) and one after the replay ({}); targets ≥ 200,000/s and ≥ 50 % of it",
+            thousands(before),
+            thousands(after)
+        )),
     );
     Ok(())
 }
