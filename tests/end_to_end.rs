@@ -5,7 +5,7 @@
 
 use attendance_proto::v1::{
     log_entry, subscribe_request, ListPunchesRequest, ListShiftResultsRequest, LogEntry,
-    LogEntryKind, PunchOrigin, ShiftStatus, SubscribeRequest, WorkDirection,
+    LogEntryKind, PunchOrigin, ShiftStatus, SubscribeFilter, SubscribeRequest, WorkDirection,
 };
 use attendance_testkit::feishu::{encrypted_body, FeishuWebhookSender};
 use attendance_testkit::hub::HubProcess;
@@ -269,6 +269,17 @@ on_both_backends! {
             start: Some(subscribe_request::Start::AfterCursor("garbage".into())), ..SubscribeRequest::default()
         }).await.expect_err("refused");
         assert_eq!(garbage.code(), tonic::Code::InvalidArgument);
+
+        // A filter value no enum names would match nothing, silently (and
+        // 65,537 would once have matched vendor 1 in memory): refused.
+        for (vendors, kinds, field) in [(vec![1, 65_537], vec![], "filter.vendors[1]"), (vec![], vec![0], "filter.kinds[0]")] {
+            let unknown = grpc.subscribe(SubscribeRequest {
+                filter: Some(SubscribeFilter { vendors, kinds, ..SubscribeFilter::default() }),
+                ..SubscribeRequest::default()
+            }).await.expect_err("refused");
+            assert_eq!(unknown.code(), tonic::Code::InvalidArgument);
+            assert!(unknown.message().starts_with(field), "{}", unknown.message());
+        }
 
         // A well-formed cursor from some other, longer log.
         let foreign = {

@@ -27,8 +27,8 @@ impl SubscriptionFilter {
         revision_kind: i16,
     ) -> bool {
         (self.tenants.is_empty() || self.tenants.iter().any(|t| t == tenant))
-            && (self.vendors.is_empty() || self.vendors.iter().any(|v| *v as i16 == vendor))
-            && (self.kinds.is_empty() || self.kinds.iter().any(|k| *k as i16 == kind))
+            && (self.vendors.is_empty() || self.vendors.iter().any(|v| *v == i32::from(vendor)))
+            && (self.kinds.is_empty() || self.kinds.iter().any(|k| *k == i32::from(kind)))
             // A day signal speaks for the whole tenant: no employee filter hides it.
             && (self.employee_ids.is_empty()
                 || kind == LogEntryKind::DayReconciled as i16

@@ -13,8 +13,8 @@ use attendance_proto::framed::attendance_service_server::AttendanceService;
 use attendance_proto::v1::{
     subscribe_request, GetDailyAttendanceRequest, GetDailyAttendanceResponse, ListApprovalsRequest,
     ListApprovalsResponse, ListPunchesRequest, ListPunchesResponse, ListReconciledDaysRequest,
-    ListReconciledDaysResponse, ListShiftResultsRequest, ListShiftResultsResponse, LogEntryView,
-    SubscribeRequest,
+    ListReconciledDaysResponse, ListShiftResultsRequest, ListShiftResultsResponse, LogEntryKind,
+    LogEntryView, SubscribeRequest, Vendor,
 };
 use attendance_proto::Timestamp;
 use futures::{Stream, StreamExt};
@@ -164,6 +164,12 @@ impl AttendanceService for AttendanceApi {
             }
         };
         let filter = r.filter.unwrap_or_default();
+        known_values("filter.vendors", &filter.vendors, |v| {
+            Vendor::try_from(v).is_ok_and(|v| v != Vendor::Unspecified)
+        })?;
+        known_values("filter.kinds", &filter.kinds, |k| {
+            LogEntryKind::try_from(k).is_ok_and(|k| k != LogEntryKind::Unspecified)
+        })?;
         let filter = caller.scope(SubscriptionFilter {
             tenants: filter.tenants,
             vendors: filter.vendors,
@@ -187,5 +193,17 @@ impl AttendanceService for AttendanceApi {
         tracing::info!(?start, client = caller.name(), "subscriber attached");
         let stream = items.map(|item| item.map_err(status_of));
         Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+/// Refuses a filter list holding a value its enum does not name (or its
+/// unspecified zero): it would match nothing, and silently so.
+fn known_values(field: &str, values: &[i32], known: impl Fn(i32) -> bool) -> Result<(), Status> {
+    match values.iter().position(|v| !known(*v)) {
+        Some(i) => Err(invalid_field(
+            &format!("{field}[{i}]"),
+            &format!("{} is not a value of the enum", values[i]),
+        )),
+        None => Ok(()),
     }
 }
