@@ -17,7 +17,7 @@ use attendance_proto::ingest::Job;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::pull::{approval_from_instance, PullSource, RevertedInstance};
+use crate::pull::{approval_from_instance, RevertedInstance};
 use crate::reconcile::FeishuPuller;
 
 /// The event type of a delivery a day job commits.
@@ -137,16 +137,10 @@ impl AppPulls {
             .get_approval_instance(&revert.instance_code)
             .await
             .map_err(|error| error.to_string())?;
-        let config = self.puller.api.config();
-        let pull = PullSource {
-            app: config.app.clone(),
-            app_id: config.app_id.clone(),
-            tenant: revert.tenant.clone(),
-            time_zone: self.puller.zone.name().to_string(),
-            received_time: SystemTime::now().into(),
-        };
-        let raw = serde_json::to_string(&instance.raw).unwrap_or_default();
-        let approval = approval_from_instance(&pull, revert, &instance, raw)?;
+        let pull = self
+            .puller
+            .pull_source(&revert.tenant, SystemTime::now().into());
+        let approval = approval_from_instance(&pull, revert, &instance)?;
         let source = self.puller.source(&revert.tenant);
         let receipt = self
             .store

@@ -28,6 +28,20 @@ pub struct FeishuPuller {
     pub zone: Tz,
 }
 
+impl FeishuPuller {
+    /// Who pulls for `tenant`, for the facts' source and provenance.
+    pub fn pull_source(&self, tenant: &str, received_time: Timestamp) -> PullSource {
+        let config = self.api.config();
+        PullSource {
+            app: config.app.clone(),
+            app_id: config.app_id.clone(),
+            tenant: tenant.to_owned(),
+            time_zone: self.zone.name().to_owned(),
+            received_time,
+        }
+    }
+}
+
 #[async_trait]
 impl DayPuller for FeishuPuller {
     fn source(&self, tenant: &str) -> Source {
@@ -47,14 +61,7 @@ impl DayPuller for FeishuPuller {
         window: Window,
         received_time: Timestamp,
     ) -> Result<Pulled, PullError> {
-        let config = self.api.config();
-        let pull = PullSource {
-            app: config.app.clone(),
-            app_id: config.app_id.clone(),
-            tenant: tenant.to_string(),
-            time_zone: self.zone.name().to_string(),
-            received_time,
-        };
+        let pull = self.pull_source(tenant, received_time);
         let from = local_midnight(self.zone, window.first);
         let to = local_midnight(self.zone, window.last.succ_opt().unwrap_or(window.last));
         let flows = self.api.query_user_flows(employees, from, to).await?;
@@ -66,7 +73,7 @@ impl DayPuller for FeishuPuller {
         let mut pulled = Pulled::empty(window);
         for flow in &flows.user_flow_results {
             let Some(punch) = punch_from_flow(&pull, flow) else {
-                tracing::warn!(app = %config.app, record_id = %flow.record_id, "pulled flow without id or time skipped");
+                tracing::warn!(app = %pull.app, record_id = %flow.record_id, "pulled flow without id or time skipped");
                 continue;
             };
             let instant = punch.check_time.expect("set by punch_from_flow");
@@ -109,7 +116,7 @@ impl DayPuller for FeishuPuller {
         let unseen_approvals = unseen(&approvals.rejected_user_ids);
         if !flows.rejected_user_ids.is_empty() {
             tracing::warn!(
-                app = %config.app,
+                app = %pull.app,
                 tenant,
                 rejected = flows.rejected_user_ids.len(),
                 unseen = unseen_flows,
@@ -118,7 +125,7 @@ impl DayPuller for FeishuPuller {
         }
         if unseen_approvals > 0 || approvals.unreadable > 0 {
             tracing::warn!(
-                app = %config.app,
+                app = %pull.app,
                 tenant,
                 unseen = unseen_approvals,
                 unreadable = approvals.unreadable,

@@ -1,28 +1,20 @@
 //! The approval API's instance read (`GET /open-apis/approval/v4/instances/
-//! :instance_code`, approvals.md §1.3): who submitted an approval, its
-//! status and its form, the one source that names the employee and span of
+//! :instance_code`, approvals.md §1.3): who submitted an approval and its
+//! form, the one source that names the employee and span of
 //! a revert whose approval was never pushed. A lenient mirror: every field
 //! optional, numbers may come as text.
 
 use attendance_adapter_kit::api::HttpError;
-use attendance_adapter_kit::lenient::nullable;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::{ApiError, FeishuApi};
 use crate::wire::text;
 
-/// The `data` of an instance read, as far as the hub reads it.
+/// The `data` of an instance read, as far as the hub reads it: the
+/// submitter and the form (the status is the revert's to state).
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 pub struct ApprovalInstance {
-    #[serde(default, deserialize_with = "text")]
-    pub instance_code: String,
-    /// `PENDING`, `APPROVED`, `REJECTED`, `CANCELED` or `DELETED`.
-    #[serde(default, deserialize_with = "text")]
-    pub status: String,
-    /// Whether the approved instance was revoked since (通过并撤销).
-    #[serde(default, deserialize_with = "nullable")]
-    pub reverted: bool,
     /// The submitter, as `user_id_type` asks (`user_id`, the employee id
     /// of the attendance API).
     #[serde(default, deserialize_with = "text")]

@@ -132,7 +132,6 @@ pub fn approval_from_instance(
     pull: &PullSource,
     revert: &RevertedInstance,
     instance: &ApprovalInstance,
-    raw_json: String,
 ) -> Result<Approval, String> {
     let kind = mapping::approval_kind(&revert.event_type);
     let employee = [&instance.user_id, &instance.open_id]
@@ -157,7 +156,7 @@ pub fn approval_from_instance(
         start_time: Some(start),
         end_time: Some(end),
         provenance: Some(provenance),
-        raw_json,
+        raw_json: instance.raw.to_string(),
         ..Approval::default()
     };
     approval.matching_keys = keys::matching_keys(&approval);
