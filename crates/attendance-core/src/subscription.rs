@@ -20,7 +20,7 @@ use tokio_stream::Stream;
 
 use crate::engine::LogBounds;
 use crate::metrics::SubscriberGauge;
-use crate::tail::{TailEntry, TailRead};
+use crate::tail::TailRead;
 use crate::time::{from_micros, now_micros};
 use crate::{Cursor, Store, StoreError};
 
@@ -118,15 +118,19 @@ struct Outbox {
 
 impl Outbox {
     /// Sends `frames` in chunks; false when the subscriber left.
-    async fn send(&self, frames: impl Iterator<Item = SubscribeFrame>) -> bool {
-        let mut frames = frames.peekable();
-        while frames.peek().is_some() {
-            let chunk: Vec<SubscribeFrame> = frames.by_ref().take(self.chunk).collect();
-            if self.tx.send(Ok(chunk)).await.is_err() {
+    async fn send(&self, mut frames: Vec<SubscribeFrame>) -> bool {
+        while frames.len() > self.chunk {
+            let rest = frames.split_off(self.chunk);
+            if self
+                .tx
+                .send(Ok(std::mem::replace(&mut frames, rest)))
+                .await
+                .is_err()
+            {
                 return false;
             }
         }
-        true
+        frames.is_empty() || self.tx.send(Ok(frames)).await.is_ok()
     }
 
     async fn one(&self, frame: SubscribeFrame) -> bool {
@@ -194,25 +198,18 @@ fn progress(cursor: Cursor) -> SubscribeFrame {
     })
 }
 
-/// Entries one step found: read from the store (encoded by the stream that
-/// sends them), or shared with the tail (already encoded, sent as the same
-/// bytes by every stream).
+/// Entries one step found, as frames in the subscription's view: read from
+/// the store (encoded by the stream that sends them), or shared with the
+/// tail (already encoded, sent as the same bytes by every stream).
 enum Found {
-    /// Encoded from their rows in the subscription's view already.
     Read(Vec<SubscribeFrame>),
-    Shared(Vec<Arc<TailEntry>>),
+    Shared(Vec<SubscribeFrame>),
 }
 
 impl Found {
-    fn into_frames(self, view: EntryView) -> Box<dyn Iterator<Item = SubscribeFrame> + Send> {
-        match (self, view) {
-            (Found::Read(frames), _) => Box::new(frames.into_iter()),
-            (Found::Shared(entries), EntryView::Full) => {
-                Box::new(entries.into_iter().map(|e| e.frame.clone()))
-            }
-            (Found::Shared(entries), EntryView::Basic) => {
-                Box::new(entries.into_iter().map(|e| e.basic_frame.clone()))
-            }
+    fn into_frames(self) -> Vec<SubscribeFrame> {
+        match self {
+            Found::Read(frames) | Found::Shared(frames) => frames,
         }
     }
 }
@@ -243,7 +240,11 @@ async fn step(
     known: Option<LogBounds>,
 ) -> Result<Step, StoreError> {
     let limit = options.batch.max(1);
-    match store.inner.tail.read(cursor, limit as usize, filter) {
+    match store
+        .inner
+        .tail
+        .read(cursor, limit as usize, filter, options.view)
+    {
         TailRead::Entries(found, next) => {
             let more = found.len() as i64 >= limit;
             return Ok(Step::Send {
@@ -347,7 +348,7 @@ async fn follow(
                 if more && catching_up {
                     ahead = read_ahead(&store, next, &filter, &options, known.take());
                 }
-                if !tx.send(entries.into_frames(options.view)).await {
+                if !tx.send(entries.into_frames()).await {
                     if let Some(read) = ahead {
                         read.abort();
                     }

@@ -104,9 +104,10 @@ struct Ring {
 
 /// What the ring holds for a subscriber at some cursor.
 pub(crate) enum TailRead {
-    /// Matching entries after the cursor (at most the limit asked for) and
-    /// the cursor to continue from (past what the filter left out).
-    Entries(Vec<Arc<TailEntry>>, Cursor),
+    /// The frames of matching entries after the cursor, in the view asked
+    /// for (at most the limit asked for), and the cursor to continue from
+    /// (past what the filter left out).
+    Entries(Vec<SubscribeFrame>, Cursor),
     /// Nothing after the cursor yet: wait for the tail to move.
     AtEnd,
     /// The cursor is before the ring (or the ring is not live): read the
@@ -150,12 +151,16 @@ impl Tail {
         moved
     }
 
-    /// Up to `limit` entries after `after` that `filter` matches.
+    /// The frames of up to `limit` entries after `after` that `filter`
+    /// matches. Only the frames' bytes are shared with the caller, not the
+    /// entries: every reference taken is a count a thousand streams touch
+    /// for every entry, from every core.
     pub(crate) fn read(
         &self,
         after: Cursor,
         limit: usize,
         filter: &SubscriptionFilter,
+        view: EntryView,
     ) -> TailRead {
         let ring = self.ring.read().expect("tail lock");
         if !ring.live || after.seq < ring.start {
@@ -168,7 +173,10 @@ impl Tail {
         let mut found = Vec::new();
         for entry in ring.entries.range(first..) {
             if entry.matches(filter) {
-                found.push(entry.clone());
+                found.push(match view {
+                    EntryView::Full => entry.frame.clone(),
+                    EntryView::Basic => entry.basic_frame.clone(),
+                });
                 if found.len() >= limit {
                     let cursor = Cursor::new(self.log_tag, entry.seq, entry.stamp);
                     return TailRead::Entries(found, cursor);

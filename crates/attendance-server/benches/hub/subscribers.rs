@@ -151,6 +151,15 @@ pub async fn replay(bench: &mut Bench) -> BenchResult<()> {
     Ok(())
 }
 
+/// Entries one reader of row 11 received.
+#[derive(Default)]
+#[repr(align(64))]
+struct Delivered(AtomicU64);
+
+fn total(delivered: &[Delivered]) -> u64 {
+    delivered.iter().map(|d| d.0.load(Ordering::Relaxed)).sum()
+}
+
 /// Row 11: live subscribers on one hub while webhooks arrive at the rate,
 /// once receiving whole entries and once the basic view (no raw JSON).
 pub async fn live(bench: &mut Bench) -> BenchResult<()> {
@@ -177,7 +186,10 @@ async fn live_with(bench: &mut Bench, view: LogEntryView) -> BenchResult<()> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = resident_kib(pid);
 
-    let delivered = Arc::new(AtomicU64::new(0));
+    // One counter per reader, each on its own cache line: a shared one
+    // would be a million contended increments a second in the bench itself.
+    let delivered: Arc<Vec<Delivered>> =
+        Arc::new((0..count).map(|_| Delivered::default()).collect());
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let (attached_tx, mut attached) = tokio::sync::mpsc::channel(count);
     let mut readers = Vec::new();
@@ -204,7 +216,7 @@ async fn live_with(bench: &mut Bench, view: LogEntryView) -> BenchResult<()> {
                         .duration_since(accepted)
                         .unwrap_or_default();
                     mine.push(load::micros(late));
-                    delivered.fetch_add(1, Ordering::Relaxed);
+                    delivered[n].0.fetch_add(1, Ordering::Relaxed);
                 }
             }
             latencies.lock().expect("latencies").extend(mine);
@@ -235,12 +247,12 @@ async fn live_with(bench: &mut Bench, view: LogEntryView) -> BenchResult<()> {
     sent.failures.check("paced webhooks")?;
     let expected = pool.len() as u64 * count as u64;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while delivered.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+    while total(&delivered) < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = cpu.finish();
-    let got = delivered.load(Ordering::Relaxed);
+    let got = total(&delivered);
     drop(hub);
     for reader in readers {
         reader.await.map_err(|e| format!("reader: {e}"))??;
@@ -268,7 +280,11 @@ async fn live_with(bench: &mut Bench, view: LogEntryView) -> BenchResult<()> {
             Figure::Millis(latencies.percentile_ms(99.0)),
         )
         .ceiling(Figure::Millis(50.0))
-        .note("ceiling: the 50 ms target"),
+        .note(format!(
+            "ceiling: the 50 ms target; p50 {:.1} ms, p90 {:.1} ms",
+            latencies.percentile_ms(50.0),
+            latencies.percentile_ms(90.0)
+        )),
     );
     bench.table.push(
         Row::new(
