@@ -26,6 +26,8 @@ mod load;
 mod reconcile;
 #[path = "hub/report.rs"]
 mod report;
+#[path = "hub/stamps.rs"]
+mod stamps;
 #[path = "hub/subscribers.rs"]
 mod subscribers;
 #[path = "hub/webhooks.rs"]
