@@ -7,7 +7,7 @@ use std::path::Path;
 
 use attendance_proto::v1::admin_service_client::AdminServiceClient;
 use attendance_proto::v1::attendance_service_client::AttendanceServiceClient;
-use attendance_proto::v1::{subscribe_request, LogEntryView, SubscribeRequest, SubscribeResponse};
+use attendance_proto::v1::{subscribe_request, SubscribeRequest, SubscribeResponse};
 use attendance_testkit::hub::HubProcess;
 use tonic::transport::Channel;
 use tonic::Streaming;
@@ -58,43 +58,6 @@ impl RunningHub {
 
     pub async fn attendance(&self) -> Result<AttendanceServiceClient<Channel>, String> {
         AttendanceServiceClient::connect(self.process.grpc_url())
-            .await
-            .map_err(|e| format!("gRPC connect: {e}"))
-    }
-
-    /// A subscription whose responses decode to what the bench measures
-    /// only: whether an item is an entry, and the entry's receipt time.
-    pub async fn subscribe_stamps(
-        &self,
-        channel: Channel,
-        start: subscribe_request::Start,
-        view: LogEntryView,
-    ) -> Result<Streaming<StampOnly>, String> {
-        let _ = self;
-        let mut grpc = tonic::client::Grpc::new(channel);
-        grpc.ready().await.map_err(|e| format!("gRPC ready: {e}"))?;
-        let request = SubscribeRequest {
-            start: Some(start),
-            filter: None,
-            view: view.into(),
-        };
-        let path = tonic::codegen::http::uri::PathAndQuery::from_static(
-            "/attendance.v1.AttendanceService/Subscribe",
-        );
-        grpc.server_streaming(
-            tonic::Request::new(request),
-            path,
-            tonic_prost::ProstCodec::<SubscribeRequest, StampOnly>::default(),
-        )
-        .await
-        .map(|response| response.into_inner())
-        .map_err(|e| format!("Subscribe: {e}"))
-    }
-
-    pub async fn channel(&self) -> Result<Channel, String> {
-        Channel::from_shared(self.process.grpc_url())
-            .map_err(|e| format!("gRPC url: {e}"))?
-            .connect()
             .await
             .map_err(|e| format!("gRPC connect: {e}"))
     }
@@ -217,18 +180,4 @@ oapi_base_url = "{fake_base}"
 "#,
         server_and_storage(storage_url)
     )
-}
-
-/// A `SubscribeResponse` as the bench's subscribers decode it: the entry
-/// (field 1) with its `received_time` (field 6); progress is skipped.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct StampOnly {
-    #[prost(message, optional, tag = "1")]
-    pub entry: Option<EntryStamp>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct EntryStamp {
-    #[prost(message, optional, tag = "6")]
-    pub received_time: Option<prost_types::Timestamp>,
 }

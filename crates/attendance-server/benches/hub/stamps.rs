@@ -1,4 +1,4 @@
-//! Row 11's readers: `Subscribe` spoken over HTTP/2 with the `h2` crate,
+//! The bench's subscribers (rows 10 and 11): `Subscribe` spoken over HTTP/2 with the `h2` crate,
 //! the gRPC length prefixes read by hand, each response decoded only as far
 //! as its entry's receipt time. A thousand tonic clients on the same two
 //! cores as the hub cost the hub a third of the machine; the bench measures
@@ -10,8 +10,6 @@ use tokio::net::TcpStream;
 use tonic::codegen::http;
 
 use attendance_proto::v1::SubscribeRequest;
-
-use crate::hubs::StampOnly;
 
 /// The gRPC length prefix: a compression flag and a big-endian length.
 const PREFIX: usize = 5;
@@ -121,4 +119,18 @@ impl StampStream {
             }
         }
     }
+}
+
+/// A `SubscribeResponse` as the bench's subscribers decode it: the entry
+/// (field 1) with its `received_time` (field 6); progress is skipped.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StampOnly {
+    #[prost(message, optional, tag = "1")]
+    pub entry: Option<EntryStamp>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct EntryStamp {
+    #[prost(message, optional, tag = "6")]
+    pub received_time: Option<prost_types::Timestamp>,
 }

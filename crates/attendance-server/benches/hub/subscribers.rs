@@ -110,12 +110,13 @@ pub async fn replay(bench: &mut Bench) -> BenchResult<()> {
     let (stored, before) = raw_read(&url).await?;
 
     let hub = RunningHub::start(&webhook_config(&url)).await?;
-    let mut stream = hub
-        .subscribe_stamps(
-            hub.channel().await?,
-            subscribe_request::Start::FromBeginning(true),
-            LogEntryView::Full,
-        )
+    let mut stream = StampConnection::open(&hub.process.grpc_addr)
+        .await?
+        .subscribe(SubscribeRequest {
+            start: Some(subscribe_request::Start::FromBeginning(true)),
+            filter: None,
+            view: LogEntryView::Full.into(),
+        })
         .await?;
     let started = Instant::now();
     let mut replayed = 0u64;
